@@ -1,0 +1,92 @@
+"""Command line: a thin shell that parses arguments and calls the package.
+
+Every user-caused problem surfaces as one line `error: …` and exit code 2; the
+Makefile calls one sub-command per pipeline step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .config import load_settings
+from .errors import UserError
+
+log = logging.getLogger("segmentation")
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from .generate import generate
+
+    generate(Path(args.output), rows=args.rows, seed=args.seed, truth_path=Path(args.truth) if args.truth else None)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> None:
+    from .contract import required_source_columns
+    from .warehouse import connect, load_raw_file
+
+    settings = load_settings()
+    required = required_source_columns(settings.dbt_project_dir)
+    with connect(settings.warehouse) as con:
+        load_raw_file(con, Path(args.input), required)
+
+
+def _cmd_segment(args: argparse.Namespace) -> None:
+    from .pipeline import run_segmentation
+
+    run_segmentation(load_settings())
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from .report import render_report
+
+    settings = load_settings()
+    lang = args.lang or os.environ.get("REPORT_LANG") or "en"
+    pdf = render_report(settings.warehouse, settings.output_dir, lang=lang)
+    log.info("report written: %s", pdf)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m segmentation", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write the seeded synthetic customer export")
+    generate.add_argument("output", help="file to write (.csv or .parquet)")
+    generate.add_argument("--rows", type=int, default=10_000, help="rows to write (default 10000)")
+    generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    generate.add_argument("--truth", help="also write the planted segment of each customer to this file")
+    generate.set_defaults(func=_cmd_generate)
+
+    ingest = commands.add_parser("ingest", help="check the input file and load it, as text, into raw.customers")
+    ingest.add_argument("input", help="customer export (.csv or .parquet)")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    segment = commands.add_parser("segment", help="cluster the customer_features mart and write segments back")
+    segment.set_defaults(func=_cmd_segment)
+
+    report = commands.add_parser("report", help="render the persona report (PDF)")
+    report.add_argument("--lang", choices=["en", "fr"], help="report language (default: REPORT_LANG or en)")
+    report.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the warehouse keeps its previous complete results.", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,62 @@
+"""One typed settings object for every step.
+
+Paths derive from the project root so that the package works from any working
+directory; each can be overridden from the environment (the Makefile passes its
+variables through), which keeps the CLI free of path logic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).resolve() if value else default
+
+
+def _env_int(name: str, default: int | None) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:  # a user typo such as K=four
+        raise SystemExit(f"error: {name}={value!r} is not a whole number; set it to e.g. {name}=4.") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live and how the randomised steps are seeded."""
+
+    root: Path = PROJECT_ROOT
+    warehouse: Path = field(default_factory=lambda: _env_path("SEGMENTATION_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb"))
+    dbt_project_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "dbt_project")
+    models_dir: Path = field(default_factory=lambda: _env_path("SEGMENTATION_MODELS_DIR", PROJECT_ROOT / "data" / "models"))
+    reports_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "reports")
+    output_dir: Path = field(default_factory=lambda: _env_path("SEGMENTATION_OUTPUT_DIR", PROJECT_ROOT / "reports" / "output"))
+    random_state: int = field(default_factory=lambda: _env_int("SEED", 42) or 0)
+    k: int | None = field(default_factory=lambda: _env_int("K", None))
+    k_min: int = 2
+    k_max: int = 10
+    # Quadratic or costly methods run on samples of at most this many customers.
+    silhouette_sample: int = 10_000
+    tsne_sample: int = 3_000
+    selection_sample: int = 200_000
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dbt_project_dir / "target" / "manifest.json"
+
+    @property
+    def persona_rules_path(self) -> Path:
+        return self.reports_dir / "persona_rules.yml"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment at call time (not import time)."""
+    return Settings()

@@ -1,0 +1,97 @@
+"""The dbt ↔ Python contract, read from dbt's own artefacts.
+
+The mart's YAML gives each column a `meta.role`; dbt compiles it into
+`target/manifest.json`. Reading roles from there (never from column names written
+in Python) means a new feature is added in dbt alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+ROLES = ("id", "numeric", "ordinal", "categorical", "label")
+FEATURE_MART = "customer_features"
+
+
+@dataclass(frozen=True)
+class FeatureContract:
+    """Which mart column plays which part in the clustering."""
+
+    relation: str
+    id_column: str
+    numeric: tuple[str, ...]
+    ordinal: tuple[str, ...]
+    categorical: tuple[str, ...]
+    label: str | None = None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric + self.ordinal + self.categorical
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns to read: the id first, then every feature (and the label if any)."""
+        extra = (self.label,) if self.label else ()
+        return (self.id_column, *self.features, *extra)
+
+
+def _column_meta(column: dict) -> dict:
+    # dbt ≥ 1.10 keeps column meta under `config`; older manifests at top level.
+    return {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
+
+
+def load_contract(manifest_path: Path, model_name: str = FEATURE_MART) -> FeatureContract:
+    """Read the feature roles of `model_name` from a compiled dbt manifest."""
+    if not manifest_path.exists():
+        raise UserError(f"{manifest_path} not found: run the dbt step first (make mart).")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    nodes = [n for n in manifest["nodes"].values() if n.get("resource_type") == "model" and n["name"] == model_name]
+    if not nodes:
+        raise UserError(f"the dbt manifest has no model named {model_name!r}: check dbt_project/models/marts.")
+    node = nodes[0]
+    roles: dict[str, list[str]] = {role: [] for role in ROLES}
+    for name, column in node["columns"].items():
+        role = _column_meta(column).get("role")
+        if role is None:
+            continue
+        if role not in ROLES:
+            raise UserError(f"column {name!r} of {model_name} has meta role {role!r}; use one of {', '.join(ROLES)}.")
+        roles[role].append(name)
+    if len(roles["id"]) != 1:
+        raise UserError(f"{model_name} must declare exactly one column with meta role 'id' (found {roles['id']}).")
+    if len(roles["label"]) > 1:
+        raise UserError(f"{model_name} declares several 'label' columns ({roles['label']}); keep one.")
+    if not (roles["numeric"] or roles["ordinal"] or roles["categorical"]):
+        raise UserError(f"{model_name} declares no feature column (meta role numeric, ordinal or categorical).")
+    relation = f"{node['schema']}.{node.get('alias') or node['name']}"
+    return FeatureContract(
+        relation=relation,
+        id_column=roles["id"][0],
+        numeric=tuple(roles["numeric"]),
+        ordinal=tuple(roles["ordinal"]),
+        categorical=tuple(roles["categorical"]),
+        label=roles["label"][0] if roles["label"] else None,
+    )
+
+
+def required_source_columns(dbt_project_dir: Path, source: str = "raw", table: str = "customers") -> tuple[str, ...]:
+    """Columns the raw source declares `required`, from `_sources.yml` (read before dbt runs)."""
+    for path in sorted((dbt_project_dir / "models").rglob("_sources.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for declared in document.get("sources", []):
+            if declared.get("name") != source:
+                continue
+            for declared_table in declared.get("tables", []):
+                if declared_table.get("name") == table:
+                    return tuple(
+                        column["name"]
+                        for column in declared_table.get("columns", [])
+                        if _column_meta(column).get("required")
+                    )
+    raise UserError(f"no source {source}.{table} declared under {dbt_project_dir / 'models'}.")
