@@ -48,9 +48,11 @@ class Settings:
     tsne_sample: int = 3_000
     selection_sample: int = 200_000
 
+    dbt_target_dir: Path = field(default_factory=lambda: _env_path("DBT_TARGET_PATH", PROJECT_ROOT / "dbt_project" / "target"))
+
     @property
     def manifest_path(self) -> Path:
-        return self.dbt_project_dir / "target" / "manifest.json"
+        return self.dbt_target_dir / "manifest.json"
 
     @property
     def persona_rules_path(self) -> Path:

@@ -1,0 +1,99 @@
+# Customer segmentation: raw export → dbt mart → K-Means segments → persona report.
+# `make all` does everything, set-up included; `make test` runs the test suite.
+
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# ---- settings (override on the command line: make all DATA=my_export.csv K=5) ----
+PYTHON      ?= python3
+DATA        ?= data/raw/customers.csv
+ROWS        ?= 10000
+SEED        ?= 42
+K           ?=
+REPORT_LANG ?= en
+WAREHOUSE   ?= data/warehouse.duckdb
+MODELS_DIR  ?= data/models
+OUTPUT_DIR  ?= reports/output
+DBT_TARGET_PATH ?= $(CURDIR)/dbt_project/target
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEFAULT_DATA := data/raw/customers.csv
+
+export PYTHONPATH := $(CURDIR)/python
+export SEGMENTATION_WAREHOUSE := $(abspath $(WAREHOUSE))
+export SEGMENTATION_MODELS_DIR := $(abspath $(MODELS_DIR))
+export SEGMENTATION_OUTPUT_DIR := $(abspath $(OUTPUT_DIR))
+export DBT_TARGET_PATH := $(abspath $(DBT_TARGET_PATH))
+export DBT_LOG_PATH := $(abspath $(DBT_TARGET_PATH))/logs
+export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export K SEED REPORT_LANG
+
+SEGMENTATION := $(BIN)/python -m segmentation
+DBT := cd dbt_project && $(abspath $(BIN))/dbt
+step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
+
+.PHONY: help all setup check-system data ingest mart segment profiles report test lint clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf '\nVariables: DATA=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s\n' '$(DATA)' '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)'
+
+all: report ## set up, then build everything and write the PDF report (DATA=file.csv|.parquet)
+	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
+
+setup: $(STAMP) check-system ## create .venv from the pinned requirements and check system libraries
+
+$(STAMP): requirements.txt
+	$(call step,Creating the virtual environment .venv from requirements.txt)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "error: Python >= 3.10 is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.x")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+check-system: $(STAMP) ## check that WeasyPrint finds the Pango library
+	@$(BIN)/python -c 'import weasyprint' 2>/dev/null || { \
+	  echo "error: WeasyPrint cannot load the Pango library. Install it, e.g. on Debian/Ubuntu:"; \
+	  echo "  sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"; exit 1; }
+
+data: $(DEFAULT_DATA) ## generate the default sample data (ROWS, SEED) if absent
+
+$(DEFAULT_DATA): | $(STAMP)
+	$(call step,Generating $(ROWS) synthetic customers into $@ (seed $(SEED)))
+	$(SEGMENTATION) generate $@ --rows $(ROWS) --seed $(SEED)
+
+ingest: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the input file and load it into raw.customers
+	$(call step,Loading $(DATA) into $(WAREHOUSE))
+	$(SEGMENTATION) ingest '$(DATA)'
+
+mart: ingest ## dbt: staging → intermediate → customer_features mart, with tests
+	$(call step,dbt build: staging → intermediate → marts (tests included))
+	$(DBT) build --exclude 'source:segmentation+'
+
+segment: mart ## cluster the mart (k by the elbow method, or K=) and write segments back
+	$(call step,Clustering customers)
+	$(SEGMENTATION) segment
+
+profiles: segment ## dbt: customer_segments and segment profiles, with tests
+	$(call step,dbt build: segment profiles)
+	$(DBT) build --select 'source:segmentation+'
+
+report: profiles ## render the persona report (REPORT_LANG=en|fr)
+	$(call step,Rendering the persona report)
+	$(SEGMENTATION) report
+
+test: setup ## run the whole test suite (unit, dbt, end to end)
+	$(call step,Running the tests)
+	$(BIN)/python -m pytest python/tests
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check python
+	$(BIN)/ruff format --check python
+
+clean: ## remove generated data, warehouse, models, reports and dbt artefacts (keeps .venv)
+	rm -rf data/raw data/models data/*.duckdb data/*.duckdb.wal $(OUTPUT_DIR) dbt_project/target dbt_project/logs

@@ -1,0 +1,68 @@
+"""Two-dimensional views of the segments for the report: PCA and t-SNE.
+
+Only a stratified sample is plotted (every segment represented in proportion, with
+a floor so that small segments stay visible): a scatter of a few thousand points
+reads as well as one of millions, and t-SNE is quadratic-ish in the points it sees.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+log = logging.getLogger(__name__)
+logging.getLogger("openTSNE").setLevel(logging.WARNING)
+
+
+def stratified_sample(labels: np.ndarray, size: int, random_state: int, floor: int = 50) -> np.ndarray:
+    """Sorted row indices: about `size` rows, each segment in proportion, at least `floor` each."""
+    n_rows = labels.shape[0]
+    if n_rows <= size:
+        return np.arange(n_rows)
+    rng = np.random.default_rng(random_state)
+    chosen = []
+    segments, counts = np.unique(labels, return_counts=True)
+    for segment, count in zip(segments, counts, strict=True):
+        take = min(count, max(floor, int(round(size * count / n_rows))))
+        members = np.flatnonzero(labels == segment)
+        chosen.append(rng.choice(members, size=take, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def fit_pca(matrix: np.ndarray, random_state: int, fit_rows: int = 200_000) -> PCA:
+    """PCA fitted on a uniform sample; the 2 leading axes barely move beyond that size."""
+    rng = np.random.default_rng(random_state)
+    rows = matrix if matrix.shape[0] <= fit_rows else matrix[rng.choice(matrix.shape[0], fit_rows, replace=False)]
+    return PCA(n_components=2, random_state=random_state).fit(rows)
+
+
+def tsne_2d(points: np.ndarray, random_state: int) -> np.ndarray:
+    """t-SNE embedding of the plotted sample (openTSNE: deterministic for a seed, faster than sklearn's)."""
+    from openTSNE import TSNE
+
+    if points.shape[0] < 10:
+        return np.zeros((points.shape[0], 2), dtype=np.float32)
+    perplexity = float(min(30.0, max(2.0, (points.shape[0] - 1) / 3.0)))
+    embedding = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        n_iter=500,
+        random_state=random_state,
+        n_jobs=1,
+        negative_gradient_method="bh",
+        verbose=False,
+    ).fit(points.astype(np.float64))
+    return np.asarray(embedding, dtype=np.float32)
+
+
+def project(matrix: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(plotted row indices, PCA coordinates, t-SNE coordinates) of a stratified sample."""
+    rows = stratified_sample(labels, sample_size, random_state)
+    pca = fit_pca(matrix, random_state)
+    points = matrix[rows]
+    pca_xy = pca.transform(points).astype(np.float32)
+    log.info("t-SNE on %s plotted customers", f"{len(rows):,}")
+    tsne_xy = tsne_2d(points, random_state)
+    return rows, pca_xy, tsne_xy
