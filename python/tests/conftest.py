@@ -1,0 +1,49 @@
+"""Shared fixtures: real DuckDB files, real dbt runs, all inside pytest's tmp dirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DBT_PROJECT = ROOT / "dbt_project"
+
+
+def pipeline_env(workdir: Path, **extra: str) -> dict[str, str]:
+    """Environment that points every step at files under `workdir` (never the user's data)."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT / "python"),
+            "SEGMENTATION_WAREHOUSE": str(workdir / "warehouse.duckdb"),
+            "SEGMENTATION_MODELS_DIR": str(workdir / "models"),
+            "SEGMENTATION_OUTPUT_DIR": str(workdir / "output"),
+            "DBT_TARGET_PATH": str(workdir / "dbt_target"),
+            "DBT_LOG_PATH": str(workdir / "dbt_target" / "logs"),
+            "DBT_PROFILES_DIR": str(DBT_PROJECT),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+    )
+    env.pop("K", None)
+    env.update(extra)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "segmentation", *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "dbt"), *args], env=env, cwd=DBT_PROJECT, capture_output=True, text=True)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
