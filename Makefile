@@ -24,7 +24,9 @@ STAMP  := $(VENV)/.installed
 DEFAULT_DATA := data/raw/customers.csv
 
 export PYTHONPATH := $(CURDIR)/python
-export SEGMENTATION_WAREHOUSE := $(abspath $(WAREHOUSE))
+# Steps build into a working copy; `publish` swaps it in only when all succeeded.
+BUILD_WAREHOUSE := $(dir $(abspath $(WAREHOUSE))).build/$(notdir $(WAREHOUSE))
+export SEGMENTATION_WAREHOUSE := $(BUILD_WAREHOUSE)
 export SEGMENTATION_MODELS_DIR := $(abspath $(MODELS_DIR))
 export SEGMENTATION_OUTPUT_DIR := $(abspath $(OUTPUT_DIR))
 export DBT_TARGET_PATH := $(abspath $(DBT_TARGET_PATH))
@@ -37,13 +39,14 @@ SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all setup check-system data ingest mart segment profiles report test lint clean
+.PHONY: help all setup check-system data begin ingest mart segment profiles publish report test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf '\nVariables: DATA=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s\n' '$(DATA)' '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)'
 
-all: report ## set up, then build everything and write the PDF report (DATA=file.csv|.parquet)
+all: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## set up, then build everything and write the PDF report (DATA=file.csv|.parquet)
+	@$(SEGMENTATION) exclusive '$(WAREHOUSE)' -- $(MAKE) --no-print-directory report
 	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
 
 setup: $(STAMP) check-system ## create .venv from the pinned requirements and check system libraries
@@ -67,7 +70,11 @@ $(DEFAULT_DATA): | $(STAMP)
 	$(call step,Generating $(ROWS) synthetic customers into $@ (seed $(SEED)))
 	$(SEGMENTATION) generate $@ --rows $(ROWS) --seed $(SEED)
 
-ingest: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the input file and load it into raw.customers
+begin: setup ## start a working copy of the warehouse (the published one stays untouched)
+	$(call step,Starting a working copy of $(WAREHOUSE))
+	$(SEGMENTATION) begin '$(WAREHOUSE)'
+
+ingest: begin $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the input file and load it into raw.customers
 	$(call step,Loading $(DATA) into $(WAREHOUSE))
 	$(SEGMENTATION) ingest '$(DATA)'
 
@@ -83,9 +90,13 @@ profiles: segment ## dbt: customer_segments and segment profiles, with tests
 	$(call step,dbt build: segment profiles)
 	$(DBT) build --select 'source:segmentation+'
 
-report: profiles ## render the persona report (REPORT_LANG=en|fr)
+publish: profiles ## swap the finished working copy in as the warehouse (atomic)
+	$(call step,Publishing $(WAREHOUSE))
+	$(SEGMENTATION) publish '$(WAREHOUSE)'
+
+report: publish ## render the persona report (REPORT_LANG=en|fr)
 	$(call step,Rendering the persona report)
-	$(SEGMENTATION) report
+	SEGMENTATION_WAREHOUSE='$(abspath $(WAREHOUSE))' $(SEGMENTATION) report
 
 test: setup ## run the whole test suite (unit, dbt, end to end)
 	$(call step,Running the tests)
@@ -96,4 +107,4 @@ lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff format --check python
 
 clean: ## remove generated data, warehouse, models, reports and dbt artefacts (keeps .venv)
-	rm -rf data/raw data/models data/*.duckdb data/*.duckdb.wal $(OUTPUT_DIR) dbt_project/target dbt_project/logs
+	rm -rf data/raw data/models data/.build data/*.duckdb data/*.duckdb.wal data/*.lock $(OUTPUT_DIR) dbt_project/target dbt_project/logs

@@ -49,6 +49,29 @@ def _cmd_report(args: argparse.Namespace) -> None:
     log.info("report written: %s", pdf)
 
 
+def _cmd_exclusive(args: argparse.Namespace) -> None:
+    from .runs import run_exclusively
+
+    command = [part for part in args.command_line if part != "--"]
+    if not command:
+        raise UserError("exclusive needs a command to run, e.g. exclusive -- make pipeline")
+    code = run_exclusively(Path(args.warehouse).resolve(), command)
+    if code:
+        raise SystemExit(code)
+
+
+def _cmd_begin(args: argparse.Namespace) -> None:
+    from .runs import begin
+
+    begin(Path(args.warehouse).resolve())
+
+
+def _cmd_publish(args: argparse.Namespace) -> None:
+    from .runs import publish
+
+    publish(Path(args.warehouse).resolve())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m segmentation", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -71,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="render the persona report (PDF)")
     report.add_argument("--lang", choices=["en", "fr"], help="report language (default: REPORT_LANG or en)")
     report.set_defaults(func=_cmd_report)
+    exclusive = commands.add_parser("exclusive", help="run a command holding the warehouse's lock (one run at a time)")
+    exclusive.add_argument("warehouse", help="published warehouse file")
+    exclusive.add_argument("command_line", nargs=argparse.REMAINDER, help="-- command and arguments")
+    exclusive.set_defaults(func=_cmd_exclusive)
+
+    begin = commands.add_parser("begin", help="start the run's working copy of the warehouse")
+    begin.add_argument("warehouse", help="published warehouse file")
+    begin.set_defaults(func=_cmd_begin)
+
+    publish = commands.add_parser("publish", help="atomically replace the warehouse by the finished working copy")
+    publish.add_argument("warehouse", help="published warehouse file")
+    publish.set_defaults(func=_cmd_publish)
     return parser
 
 
