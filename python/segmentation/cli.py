@@ -116,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for noisy in ("fontTools", "weasyprint", "weasyprint.progress", "matplotlib", "numba", "openTSNE"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # WeasyPrint repeats this once per font and page when the optional system library
+    # is absent; the PDF is the same, and the README names the package to install.
+    logging.getLogger("weasyprint").addFilter(lambda record: "HarfBuzz-Subset" not in record.getMessage())
     try:
         args.func(args)
     except UserError as exc:

@@ -34,11 +34,17 @@ class Settings:
     """Where things live and how the randomised steps are seeded."""
 
     root: Path = PROJECT_ROOT
-    warehouse: Path = field(default_factory=lambda: _env_path("SEGMENTATION_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb"))
+    warehouse: Path = field(
+        default_factory=lambda: _env_path("SEGMENTATION_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")
+    )
     dbt_project_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "dbt_project")
-    models_dir: Path = field(default_factory=lambda: _env_path("SEGMENTATION_MODELS_DIR", PROJECT_ROOT / "data" / "models"))
+    models_dir: Path = field(
+        default_factory=lambda: _env_path("SEGMENTATION_MODELS_DIR", PROJECT_ROOT / "data" / "models")
+    )
     reports_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "reports")
-    output_dir: Path = field(default_factory=lambda: _env_path("SEGMENTATION_OUTPUT_DIR", PROJECT_ROOT / "reports" / "output"))
+    output_dir: Path = field(
+        default_factory=lambda: _env_path("SEGMENTATION_OUTPUT_DIR", PROJECT_ROOT / "reports" / "output")
+    )
     random_state: int = field(default_factory=lambda: _env_int("SEED", 42) or 0)
     k: int | None = field(default_factory=lambda: _env_int("K", None))
     k_min: int = 2
@@ -48,7 +54,9 @@ class Settings:
     tsne_sample: int = 3_000
     selection_sample: int = 200_000
 
-    dbt_target_dir: Path = field(default_factory=lambda: _env_path("DBT_TARGET_PATH", PROJECT_ROOT / "dbt_project" / "target"))
+    dbt_target_dir: Path = field(
+        default_factory=lambda: _env_path("DBT_TARGET_PATH", PROJECT_ROOT / "dbt_project" / "target")
+    )
 
     @property
     def manifest_path(self) -> Path:

@@ -47,7 +47,9 @@ def _to_frame(table: pa.Table, contract: FeatureContract) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def build_preprocessor(contract: FeatureContract, levels: dict[str, list], categorical_weight: float = 1.0) -> ColumnTransformer:
+def build_preprocessor(
+    contract: FeatureContract, levels: dict[str, list], categorical_weight: float = 1.0
+) -> ColumnTransformer:
     """Scale numeric/ordinal features to unit variance; one-hot encode categoricals.
 
     `categorical_weight` multiplies the one-hot block (through the transformer

@@ -25,7 +25,7 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int, floor: i
     chosen = []
     segments, counts = np.unique(labels, return_counts=True)
     for segment, count in zip(segments, counts, strict=True):
-        take = min(count, max(floor, int(round(size * count / n_rows))))
+        take = int(min(count, max(floor, round(size * count / n_rows))))
         members = np.flatnonzero(labels == segment)
         chosen.append(rng.choice(members, size=take, replace=False))
     return np.sort(np.concatenate(chosen))
@@ -57,7 +57,9 @@ def tsne_2d(points: np.ndarray, random_state: int) -> np.ndarray:
     return np.asarray(embedding, dtype=np.float32)
 
 
-def project(matrix: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def project(
+    matrix: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(plotted row indices, PCA coordinates, t-SNE coordinates) of a stratified sample."""
     rows = stratified_sample(labels, sample_size, random_state)
     pca = fit_pca(matrix, random_state)

@@ -88,5 +88,5 @@ def evaluate_k(
         chosen=chosen,
         source="user" if requested_k is not None else "elbow",
         fit_sample=int(sample.shape[0]),
-        silhouette_sample=int(len(silhouette_rows)),
+        silhouette_sample=len(silhouette_rows),
     )

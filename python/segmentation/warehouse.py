@@ -116,7 +116,9 @@ def load_raw_file(con: duckdb.DuckDBPyConnection, path: Path, required: Sequence
         described = con.sql(f"describe select * from {reader}").fetchall()
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
-        raise UserError(f"cannot read {path} as {file_format.upper()}: {first_line}. Check the file's format.") from None
+        raise UserError(
+            f"cannot read {path} as {file_format.upper()}: {first_line}. Check the file's format."
+        ) from None
     found = [row[0] for row in described]
     mapping = match_columns(found, required)
     extra = tuple(name for name in found if name not in mapping.values())
@@ -136,8 +138,8 @@ def load_raw_file(con: duckdb.DuckDBPyConnection, path: Path, required: Sequence
             first_line = str(exc).strip().splitlines()[0]
             raise UserError(f"cannot read {path} as CSV: {first_line}. Check the file's format.") from None
         load_sql = (
-            f"select rowid + 1 as source_row_number, * exclude (rowid) from "
-            f"(select rowid, * from customers_load) order by rowid"
+            "select rowid + 1 as source_row_number, * exclude (rowid) from "
+            "(select rowid, * from customers_load) order by rowid"
         )
     else:
         load_sql = (
@@ -179,7 +181,9 @@ def read_features(con: duckdb.DuckDBPyConnection, contract: FeatureContract) -> 
         raise UserError(f"{contract.relation} is not in the warehouse: run the dbt step first (make mart).") from None
 
 
-def write_results(con: duckdb.DuckDBPyConnection, replace: Mapping[str, pa.Table], append: Mapping[str, pa.Table]) -> None:
+def write_results(
+    con: duckdb.DuckDBPyConnection, replace: Mapping[str, pa.Table], append: Mapping[str, pa.Table]
+) -> None:
     """Write all results of a run in one transaction: a failure leaves the previous run whole.
 
     `replace` tables hold the latest run only; `append` tables keep every run's history.

@@ -14,8 +14,18 @@ from conftest import pipeline_env, run_cli, run_dbt
 
 pytestmark = pytest.mark.slow
 
-HEADER = ["ID", "Gender", "Ever_Married", "Age", "Graduated", "Profession", "Work_Experience", "Spending_Score",
-          "Family_Size", "Var_1"]
+HEADER = [
+    "ID",
+    "Gender",
+    "Ever_Married",
+    "Age",
+    "Graduated",
+    "Profession",
+    "Work_Experience",
+    "Spending_Score",
+    "Family_Size",
+    "Var_1",
+]
 ROWS = [
     # ordinary customers
     ["1", "Male", "Yes", "47", "Yes", "Engineer", "3.0", "Average", "3.0", "Cat_6"],

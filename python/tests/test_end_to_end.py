@@ -142,10 +142,16 @@ def test_pdf_names_every_persona(pipeline: Path) -> None:
 
 
 def test_rerun_gives_identical_assignments(pipeline: Path) -> None:
-    before = query(pipeline, "select customer_id, segment_id, distance_to_centroid from segmentation.segment_assignments order by 1")
+    before = query(
+        pipeline,
+        "select customer_id, segment_id, distance_to_centroid from segmentation.segment_assignments order by 1",
+    )
     result = make(pipeline, "all", DATA=str(pipeline / "customers.csv"))
     assert result.returncode == 0, result.stdout[-3000:]
-    after = query(pipeline, "select customer_id, segment_id, distance_to_centroid from segmentation.segment_assignments order by 1")
+    after = query(
+        pipeline,
+        "select customer_id, segment_id, distance_to_centroid from segmentation.segment_assignments order by 1",
+    )
     assert before == after
     assert query(pipeline, "select count(*) from segmentation.segmentation_runs")[0][0] == 2
 

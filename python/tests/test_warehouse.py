@@ -31,7 +31,10 @@ def test_required_columns_come_from_the_source_yaml() -> None:
 
 
 def test_csv_is_loaded_as_text_in_file_order(tmp_path: Path) -> None:
-    lines = [HEADER.lower().replace("spending_score", " Spending Score "), *(f"{i},Male,Yes,0{i}" + ROW[13:] for i in range(1, 6))]
+    lines = [
+        HEADER.lower().replace("spending_score", " Spending Score "),
+        *(f"{i},Male,Yes,0{i}" + ROW[13:] for i in range(1, 6)),
+    ]
     source = _write(tmp_path / "in.csv", "\n".join(lines) + "\n")
     with connect(tmp_path / "w.duckdb") as con:
         summary = load_raw_file(con, source, REQUIRED)
@@ -84,7 +87,10 @@ def test_cli_reports_user_errors_without_traceback(tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(ROOT / "python"), "SEGMENTATION_WAREHOUSE": str(tmp_path / "w.duckdb"), "PATH": ""}
     result = subprocess.run(
         [sys.executable, "-m", "segmentation", "ingest", str(tmp_path / "nope.csv")],
-        env=env, capture_output=True, text=True, cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: input file") and "Traceback" not in result.stderr
@@ -95,8 +101,13 @@ def test_locked_warehouse_is_reported_clearly(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     duckdb.connect(str(warehouse)).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ok', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ok', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ok"
