@@ -26,7 +26,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 def _cmd_ingest(args: argparse.Namespace) -> None:
     from .contract import required_source_columns
-    from .warehouse import connect, load_raw_file
+    from .ingest import load_raw_file
+    from .warehouse import connect
 
     settings = load_settings()
     required = required_source_columns(settings.dbt_project_dir)

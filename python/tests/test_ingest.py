@@ -13,7 +13,8 @@ import pytest
 
 from segmentation.contract import required_source_columns
 from segmentation.errors import UserError
-from segmentation.warehouse import connect, load_raw_file, write_results
+from segmentation.ingest import load_raw_file
+from segmentation.warehouse import connect, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = required_source_columns(ROOT / "dbt_project")
