@@ -1,18 +1,20 @@
-"""The final K-Means model and the assignment of every customer.
+"""The final model, the assignment of every customer, and stable segment identities.
 
-Segment ids are renumbered 1…k by decreasing size, so that "segment 1" always
-means the largest group and the numbering does not depend on the solver's order.
+A segment keeps its id from run to run: each run's centres are matched to the
+previous run's (Hungarian matching on centre distance, both expressed in this run's
+feature space), so "segment 3" and its persona stay the same segment when the data
+change a little. Without a previous run, ids are 1…k by decreasing size.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import KMeans
+from scipy.optimize import linear_sum_assignment
 
-from .selection import sample_rows
+from .algorithms import fit_model
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +23,21 @@ ASSIGN_CHUNK_ROWS = 1_000_000
 
 @dataclass
 class Segmentation:
-    model: KMeans
-    segment_ids: np.ndarray  # segment id (1…k) of each K-Means cluster label
+    model: object
+    segment_ids: np.ndarray  # segment id of each model cluster label
     labels: np.ndarray  # segment id of each customer, int32
-    distances: np.ndarray  # distance of each customer to its segment centre, float32
+    distances: np.ndarray  # distance of each customer to its centre, float32
+    centres: np.ndarray  # (k, d) mean of each cluster label's customers, encoded space
+    sizes: np.ndarray  # customers per cluster label
+    status: dict[int, str] = field(default_factory=dict)  # segment id → kept | new
+    vanished: list[int] = field(default_factory=list)  # previous segment ids with no match
 
     @property
     def k(self) -> int:
-        return int(self.model.n_clusters)
+        return len(self.segment_ids)
 
 
-def assign(model: KMeans, matrix: np.ndarray, chunk_rows: int = ASSIGN_CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+def assign(model, matrix: np.ndarray, chunk_rows: int = ASSIGN_CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centre and its distance for each row, in chunks to bound memory."""
     labels = np.empty(matrix.shape[0], dtype=np.int32)
     distances = np.empty(matrix.shape[0], dtype=np.float32)
@@ -41,6 +47,16 @@ def assign(model: KMeans, matrix: np.ndarray, chunk_rows: int = ASSIGN_CHUNK_ROW
         labels[start : start + chunk_rows] = nearest
         distances[start : start + chunk_rows] = block[np.arange(block.shape[0]), nearest]
     return labels, distances
+
+
+def cluster_means(matrix: np.ndarray, labels: np.ndarray, k: int, chunk_rows: int = ASSIGN_CHUNK_ROWS) -> np.ndarray:
+    """Mean encoded vector of each cluster (float64 sums, in chunks)."""
+    sums = np.zeros((k, matrix.shape[1]), dtype=np.float64)
+    for start in range(0, matrix.shape[0], chunk_rows):
+        block = matrix[start : start + chunk_rows].astype(np.float64)
+        np.add.at(sums, labels[start : start + chunk_rows], block)
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    return sums / np.maximum(counts, 1.0)[:, None]
 
 
 def size_order(labels: np.ndarray, k: int) -> np.ndarray:
@@ -53,17 +69,73 @@ def size_order(labels: np.ndarray, k: int) -> np.ndarray:
     return segment_ids
 
 
-def fit_segments(
-    matrix: np.ndarray, k: int, random_state: int, fit_sample: int = 1_000_000, n_init: int = 4
-) -> Segmentation:
-    """Fit K-Means (k-means++, fixed seed) and assign every customer.
+def match_segments(
+    centres: np.ndarray,
+    sizes: np.ndarray,
+    previous: dict[int, np.ndarray] | None,
+    max_shift: float,
+    next_id: int | None = None,
+) -> tuple[np.ndarray, dict[int, str], list[int]]:
+    """Give each cluster a segment id, reusing the previous run's ids where centres match.
 
-    Above `fit_sample` rows the centres are fitted on a uniform sample: they move
-    by far less than the clusters' spread, and assignment of all rows stays exact.
+    Hungarian matching minimises the total distance between matched centres; a pair
+    further apart than `max_shift` (the typical distance of a customer to its centre)
+    is not the same segment. Unmatched clusters get new ids, larger first; previous
+    segments left unmatched are reported as vanished.
     """
-    rows = sample_rows(matrix.shape[0], fit_sample, random_state)
-    model = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=random_state).fit(matrix[rows])
+    k = centres.shape[0]
+    if not previous:
+        ids = size_order(np.repeat(np.arange(k), sizes), k) if sizes.sum() else np.arange(1, k + 1, dtype=np.int32)
+        return ids.astype(np.int32), {int(i): "new" for i in ids}, []
+    previous_ids = sorted(previous)
+    previous_centres = np.vstack([previous[i] for i in previous_ids])
+    cost = np.linalg.norm(centres[:, None, :] - previous_centres[None, :, :], axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    segment_ids = np.zeros(k, dtype=np.int32)
+    status: dict[int, str] = {}
+    matched_previous = set()
+    for row, col in zip(rows, cols, strict=True):
+        if cost[row, col] <= max_shift:
+            segment_ids[row] = previous_ids[col]
+            status[previous_ids[col]] = "kept"
+            matched_previous.add(previous_ids[col])
+    new_id = max(next_id or 0, max(previous_ids) + 1)
+    for label in sorted(np.flatnonzero(segment_ids == 0), key=lambda label: (-sizes[label], label)):
+        segment_ids[label] = new_id
+        status[new_id] = "new"
+        new_id += 1
+    vanished = [i for i in previous_ids if i not in matched_previous]
+    return segment_ids, status, vanished
+
+
+def fit_segments(
+    matrix: np.ndarray,
+    k: int,
+    random_state: int,
+    algorithm: str = "kmeans",
+    feature_names: list[str] | None = None,
+    categorical: tuple[str, ...] = (),
+    previous_centres: dict[int, np.ndarray] | None = None,
+    next_id: int | None = None,
+    fit_sample: int = 1_000_000,
+) -> Segmentation:
+    """Fit the model, assign every customer, and name segments consistently with the previous run."""
+    model = fit_model(algorithm, matrix, k, random_state, feature_names or [], categorical, fit_sample)
     labels, distances = assign(model, matrix)
-    segment_ids = size_order(labels, k)
-    log.info("fitted K-Means with k=%d on %s customers", k, f"{len(rows):,}")
-    return Segmentation(model=model, segment_ids=segment_ids, labels=segment_ids[labels], distances=distances)
+    sizes = np.bincount(labels, minlength=k)
+    centres = cluster_means(matrix, labels, k)
+    max_shift = float(np.mean(distances)) if len(distances) else 0.0
+    segment_ids, status, vanished = match_segments(centres, sizes, previous_centres, max_shift, next_id)
+    log.info("fitted %s with k=%d", algorithm, k)
+    if vanished:
+        log.warning("segments of the previous run with no match in this run: %s", ", ".join(map(str, vanished)))
+    return Segmentation(
+        model=model,
+        segment_ids=segment_ids,
+        labels=segment_ids[labels],
+        distances=distances,
+        centres=centres,
+        sizes=sizes,
+        status=status,
+        vanished=vanished,
+    )

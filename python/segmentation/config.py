@@ -47,12 +47,18 @@ class Settings:
     )
     random_state: int = field(default_factory=lambda: _env_int("SEED", 42) or 0)
     k: int | None = field(default_factory=lambda: _env_int("K", None))
-    k_min: int = 2
-    k_max: int = 10
+    k_min: int = field(default_factory=lambda: _env_int("K_MIN", 2) or 2)
+    k_max: int = field(default_factory=lambda: _env_int("K_MAX", 10) or 10)
+    algorithm: str = field(default_factory=lambda: os.environ.get("ALGO", "").strip() or "kmeans")
+    # categorical weighting: none, balanced, or auto (fit both, keep the more stable)
+    weighting: str = field(default_factory=lambda: os.environ.get("WEIGHTING", "").strip() or "auto")
     # Quadratic or costly methods run on samples of at most this many customers.
-    silhouette_sample: int = 10_000
-    tsne_sample: int = 3_000
-    selection_sample: int = 200_000
+    silhouette_sample: int = 4_000
+    stability_sample: int = 20_000
+    bootstraps: int = 5
+    tsne_sample: int = 2_000
+    selection_sample: int = 100_000
+    final_fit_sample: int = 1_000_000
 
     dbt_target_dir: Path = field(
         default_factory=lambda: _env_path("DBT_TARGET_PATH", PROJECT_ROOT / "dbt_project" / "target")

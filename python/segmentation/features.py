@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from .errors import UserError
 
 log = logging.getLogger(__name__)
 
+WEIGHTINGS = ("none", "balanced")
 CHUNK_ROWS = 500_000
 FIT_SAMPLE_ROWS = 200_000
 
@@ -47,13 +49,31 @@ def _to_frame(table: pa.Table, contract: FeatureContract) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def build_preprocessor(
-    contract: FeatureContract, levels: dict[str, list], categorical_weight: float = 1.0
-) -> ColumnTransformer:
-    """Scale numeric/ordinal features to unit variance; one-hot encode categoricals.
+def balanced_weights(table: pa.Table, columns: tuple[str, ...]) -> dict[str, float]:
+    """Weight of each categorical variable so that it contributes like one numeric variable.
 
-    `categorical_weight` multiplies the one-hot block (through the transformer
-    weights), the knob that keeps one-hot columns from dominating the distances.
+    Two random customers differ on a standardised numeric variable by 2 in expected
+    squared distance. On a one-hot variable with level shares p, they differ by
+    2·(1 − Σp²) (by 2·p·(1 − p) for a yes/no kept as one column); the weight brings
+    that back to 2, so no variable dominates because of how it is encoded.
+    """
+    weights: dict[str, float] = {}
+    for column in columns:
+        counts = pc.value_counts(table.column(column)).field("counts").to_numpy().astype(float)
+        shares = counts / counts.sum()
+        spread = 2.0 * shares[0] * shares[1] if len(shares) == 2 else 2.0 * (1.0 - float(np.sum(shares ** 2)))
+        weights[column] = float(np.sqrt(2.0 / spread)) if spread > 0 else 1.0
+    return weights
+
+
+def build_preprocessor(
+    contract: FeatureContract, levels: dict[str, list], categorical_weights: dict[str, float] | None = None
+) -> ColumnTransformer:
+    """Scale numeric/ordinal features to unit variance; one-hot encode each categorical.
+
+    Each categorical variable has its own encoder so that its block can carry its own
+    weight (ColumnTransformer's transformer_weights): the knob that keeps one-hot
+    columns from dominating the distances.
     """
     transformers = []
     weights: dict[str, float] = {}
@@ -61,16 +81,17 @@ def build_preprocessor(
     if scaled:
         transformers.append(("scaled", StandardScaler(), scaled))
         weights["scaled"] = 1.0
-    if contract.categorical:
+    for column in contract.categorical:
         encoder = OneHotEncoder(
-            categories=[levels[column] for column in contract.categorical],
+            categories=[levels[column]],
             drop="if_binary",
             handle_unknown="ignore",
             sparse_output=False,
             dtype=np.float32,
         )
-        transformers.append(("onehot", encoder, list(contract.categorical)))
-        weights["onehot"] = categorical_weight
+        name = f"onehot_{column}"
+        transformers.append((name, encoder, [column]))
+        weights[name] = (categorical_weights or {}).get(column, 1.0)
     return ColumnTransformer(transformers, transformer_weights=weights, verbose_feature_names_out=False)
 
 
@@ -101,7 +122,7 @@ def check_features(table: pa.Table, contract: FeatureContract) -> None:
 
 
 def prepare_features(
-    table: pa.Table, contract: FeatureContract, random_state: int, categorical_weight: float = 1.0
+    table: pa.Table, contract: FeatureContract, random_state: int, weighting: str = "none"
 ) -> tuple[ColumnTransformer, np.ndarray]:
     """Fit the preprocessor (on a sample when large) and encode every customer.
 
@@ -110,7 +131,10 @@ def prepare_features(
     """
     check_features(table, contract)
     levels = category_levels(table, contract.categorical)
-    preprocessor = build_preprocessor(contract, levels, categorical_weight)
+    if weighting not in WEIGHTINGS:
+        raise UserError(f"unknown categorical weighting {weighting!r}: use one of {', '.join(WEIGHTINGS)}.")
+    weights = balanced_weights(table, contract.categorical) if weighting == "balanced" else None
+    preprocessor = build_preprocessor(contract, levels, weights)
     if table.num_rows > FIT_SAMPLE_ROWS:
         rng = np.random.default_rng(random_state)
         rows = np.sort(rng.choice(table.num_rows, size=FIT_SAMPLE_ROWS, replace=False))
@@ -121,3 +145,66 @@ def prepare_features(
     matrix = transform(preprocessor, table, contract)
     log.info("encoded %s customers × %d features (float32)", f"{matrix.shape[0]:,}", matrix.shape[1])
     return preprocessor, matrix
+
+
+def _blocks(preprocessor: ColumnTransformer) -> list[tuple[str, slice, float]]:
+    """(transformer name, its columns in the output, its weight), in output order."""
+    weights = preprocessor.transformer_weights or {}
+    return [
+        (name, preprocessor.output_indices_[name], float(weights.get(name, 1.0)))
+        for name, _, _ in preprocessor.transformers_
+        if name in preprocessor.output_indices_ and name != "remainder"
+    ]
+
+
+def centres_to_units(preprocessor: ColumnTransformer, centres: np.ndarray) -> np.ndarray:
+    """Encoded centres → original units: means for numbers, level shares for categories.
+
+    Stored this way, a run's centres can be brought into a later run's feature space
+    (whose scaling and weights differ slightly) to match segments across runs.
+    """
+    units = np.asarray(centres, dtype=np.float64).copy()
+    for name, columns, weight in _blocks(preprocessor):
+        units[:, columns] /= weight if weight else 1.0
+        if name == "scaled":
+            scaler = preprocessor.named_transformers_["scaled"]
+            units[:, columns] = units[:, columns] * scaler.scale_ + scaler.mean_
+    return units
+
+
+def units_to_encoded(preprocessor: ColumnTransformer, named_units: dict[str, float]) -> np.ndarray:
+    """A centre in original units (by feature name) → this preprocessor's encoded space.
+
+    Features the centre lacks (a level new in this run) count as 0.
+    """
+    names = [str(name) for name in preprocessor.get_feature_names_out()]
+    vector = np.array([named_units.get(name, 0.0) for name in names], dtype=np.float64)
+    for name, columns, weight in _blocks(preprocessor):
+        if name == "scaled":
+            scaler = preprocessor.named_transformers_["scaled"]
+            vector[columns] = (vector[columns] - scaler.mean_) / scaler.scale_
+        vector[columns] *= weight
+    return vector
+
+
+def drop_constant_features(table: pa.Table, contract: FeatureContract) -> tuple[FeatureContract, list[str]]:
+    """Remove features with a single value (nothing to separate customers on).
+
+    Returns the reduced contract and the dropped column names, for the report's note.
+    """
+    dropped = [column for column in contract.features if pc.count_distinct(table.column(column)).as_py() <= 1]
+    if not dropped:
+        return contract, []
+    reduced = replace(
+        contract,
+        numeric=tuple(c for c in contract.numeric if c not in dropped),
+        ordinal=tuple(c for c in contract.ordinal if c not in dropped),
+        categorical=tuple(c for c in contract.categorical if c not in dropped),
+    )
+    if not reduced.features:
+        raise UserError(
+            f"every feature of {contract.relation} has a single value ({', '.join(dropped)}): there is nothing "
+            "to cluster on. Check that the input file is the customer export you meant."
+        )
+    log.warning("features with a single value, left out of the clustering: %s", ", ".join(dropped))
+    return reduced, dropped

@@ -12,29 +12,37 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.metrics import adjusted_rand_score
 
 from . import __version__
-from .clustering import fit_segments
+from .algorithms import ALGORITHMS
+from .clustering import Segmentation, fit_segments
 from .config import Settings
-from .contract import load_contract
+from .contract import FeatureContract, load_contract
 from .errors import UserError
-from .features import prepare_features
+from .features import WEIGHTINGS, centres_to_units, drop_constant_features, prepare_features, units_to_encoded
 from .projection import project
-from .selection import evaluate_k
-from .warehouse import connect, read_features, write_results
+from .selection import SelectionResult, SelectionSettings, evaluate_k
+from .warehouse import RESULTS_SCHEMA, connect, previous_run, read_features, write_results
 
 log = logging.getLogger(__name__)
 
+# Two encodings whose chosen k are this close in stability are a tie, settled by silhouette.
+STABILITY_TIE = 0.02
+
 
 @contextmanager
-def stage(name: str):
+def stage(name: str) -> Iterator[None]:
     """Log a stage's start and duration."""
     log.info("%s …", name)
     started = time.perf_counter()
@@ -44,7 +52,7 @@ def stage(name: str):
 
 def make_run_id(started_at: datetime, ids: pa.Array, parameters: dict) -> str:
     """Readable, sortable and unique: UTC time plus a short hash of the data and settings."""
-    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode())
     digest.update(str(len(ids)).encode())
     digest.update(str(ids.slice(0, 1000).to_pylist()).encode())
     return f"{started_at:%Y%m%dT%H%M%S}-{digest.hexdigest()[:8]}"
@@ -72,6 +80,69 @@ def _source_file(con) -> str:
         return ""
 
 
+# How well-founded each rule's choice is: the elbow confirmed by stability first.
+RULE_STRENGTH = {"user": 4, "elbow_stable": 3, "stable_near_elbow": 2, "best_silhouette_stable": 1, "elbow": 0}
+
+
+def pick_weighting(selections: dict[str, SelectionResult]) -> str:
+    """The encoding whose k is best founded: the stronger rule, then the more stable k.
+
+    Stability alone would favour k = 2, stable almost by construction; an encoding
+    in which the elbow itself is stable is the better description of the market.
+    Stabilities within STABILITY_TIE are a tie, settled by the order of WEIGHTINGS.
+    """
+
+    def strength(weighting: str) -> tuple[int, float, int]:
+        selection = selections[weighting]
+        stability = selection.measure("stability", selection.chosen)
+        return (RULE_STRENGTH[selection.rule], round(stability / STABILITY_TIE), -WEIGHTINGS.index(weighting))
+
+    return max(selections, key=strength)
+
+
+def _check_settings(settings: Settings, n_customers: int) -> None:
+    if settings.algorithm not in ALGORITHMS:
+        raise UserError(f"unknown ALGO={settings.algorithm!r}: use one of {', '.join(ALGORITHMS)}.")
+    if settings.weighting not in (*WEIGHTINGS, "auto"):
+        raise UserError(f"unknown WEIGHTING={settings.weighting!r}: use auto, {', '.join(WEIGHTINGS)}.")
+    if n_customers < settings.k_min + 1:
+        raise UserError(
+            f"only {n_customers} usable customers: at least {settings.k_min + 1} are needed to form segments. "
+            "See marts.customer_quarantine for the rows set aside."
+        )
+    if settings.k is not None and not 2 <= settings.k <= n_customers - 1:
+        raise UserError(
+            f"K={settings.k} cannot be used with {n_customers} usable customers: choose K between 2 and "
+            f"{n_customers - 1}, or leave K unset to choose it on evidence."
+        )
+
+
+def _label_agreement(table: pa.Table, contract: FeatureContract, labels: np.ndarray) -> tuple[float | None, pa.Table]:
+    """ARI and crosstab between found segments and an existing segmentation column, if declared."""
+    empty = pa.table(
+        {
+            "segment_id": pa.array([], pa.int32()),
+            "label": pa.array([], pa.string()),
+            "customers": pa.array([], pa.int64()),
+        }
+    )
+    if not contract.label:
+        return None, empty
+    known = table.column(contract.label).cast(pa.string())
+    present = pc.is_valid(known).to_numpy(zero_copy_only=False)
+    if not present.any():
+        return None, empty
+    values = np.asarray(known.filter(pa.array(present)).to_pylist(), dtype=object)
+    ari = float(adjusted_rand_score(values, labels[present]))
+    crosstab = (
+        pa.table({"segment_id": pa.array(labels[present], pa.int32()), "label": pa.array(values.tolist(), pa.string())})
+        .group_by(["segment_id", "label"])
+        .aggregate([("segment_id", "count")])
+        .rename_columns(["segment_id", "label", "customers"])
+    )
+    return ari, crosstab.cast(empty.schema).sort_by([("segment_id", "ascending"), ("label", "ascending")])
+
+
 def run_segmentation(settings: Settings) -> str:
     """Cluster the feature mart and write the run's tables; returns the run id."""
     started_at = datetime.now(UTC).replace(microsecond=0)
@@ -80,52 +151,82 @@ def run_segmentation(settings: Settings) -> str:
         with stage(f"reading {contract.relation}"):
             table = read_features(con, contract)
             source_file = _source_file(con)
+            previous_run_id, previous_units, largest_id = previous_run(con)
         n_customers = table.num_rows
-        if settings.k is not None and not 2 <= settings.k <= max(2, n_customers - 1):
-            raise UserError(
-                f"K={settings.k} cannot be used with {n_customers} customers: choose K between 2 and "
-                f"{max(2, n_customers - 1)}, or leave K unset to choose it by the elbow method."
-            )
-        if n_customers < settings.k_min + 1:
-            raise UserError(
-                f"only {n_customers} usable customers: at least {settings.k_min + 1} are needed to form segments. "
-                "See marts.customer_quarantine for the rows set aside."
-            )
+        _check_settings(settings, n_customers)
+        contract, dropped = drop_constant_features(table, contract)
 
-        with stage("preparing features"):
-            preprocessor, matrix = prepare_features(table, contract, settings.random_state)
+        weightings = list(WEIGHTINGS) if settings.weighting == "auto" else [settings.weighting]
+        selection_settings = SelectionSettings(
+            k_min=settings.k_min,
+            k_max=settings.k_max,
+            fit_sample=settings.selection_sample,
+            silhouette_sample=settings.silhouette_sample,
+            stability_sample=settings.stability_sample,
+            bootstraps=settings.bootstraps,
+        )
+        encodings, selections = {}, {}
+        for weighting in weightings:
+            with stage(f"preparing features (categorical weighting: {weighting})"):
+                encodings[weighting] = prepare_features(table, contract, settings.random_state, weighting)
+            with stage(f"choosing k among {settings.k_min}…{settings.k_max} ({weighting} weighting)"):
+                selections[weighting] = evaluate_k(
+                    encodings[weighting][1], selection_settings, settings.random_state, requested_k=settings.k
+                )
+        weighting = pick_weighting(selections)
+        preprocessor, matrix = encodings.pop(weighting)
+        encodings.clear()  # free the other encoding's matrix before the final fit
+        selection = selections[weighting]
         feature_names = [str(name) for name in preprocessor.get_feature_names_out()]
+        log.info(
+            "k = %d (%s; knee at %d; stability %.2f), categorical weighting: %s",
+            selection.chosen,
+            selection.rule,
+            selection.knee,
+            selection.measure("stability", selection.chosen),
+            weighting,
+        )
 
-        with stage(f"choosing k among {settings.k_min}…{settings.k_max}"):
-            selection = evaluate_k(
+        previous_centres = {segment: units_to_encoded(preprocessor, units) for segment, units in previous_units.items()}
+        with stage(f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers"):
+            segmentation = fit_segments(
                 matrix,
-                settings.k_min,
-                settings.k_max,
+                selection.chosen,
                 settings.random_state,
-                fit_sample=settings.selection_sample,
-                silhouette_sample=settings.silhouette_sample,
-                requested_k=settings.k,
+                algorithm=settings.algorithm,
+                feature_names=feature_names,
+                categorical=contract.categorical,
+                previous_centres=previous_centres,
+                next_id=largest_id + 1,
+                fit_sample=settings.final_fit_sample,
             )
-        log.info("k = %d (%s; elbow knee at %d)", selection.chosen, selection.source, selection.knee)
-
-        with stage(f"fitting K-Means with k={selection.chosen} and assigning {n_customers:,} customers"):
-            segmentation = fit_segments(matrix, selection.chosen, settings.random_state)
 
         with stage("projecting to 2-D (PCA, t-SNE)"):
             rows, pca_xy, tsne_xy = project(matrix, segmentation.labels, settings.tsne_sample, settings.random_state)
+        label_ari, crosstab = _label_agreement(table, contract, segmentation.labels)
+        if label_ari is not None:
+            log.info("agreement with the existing %s column: ARI %.3f", contract.label, label_ari)
 
         parameters = {
-            "algorithm": "kmeans",
-            "init": "k-means++",
-            "n_init": 4,
+            "algorithm": settings.algorithm,
             "k": selection.chosen,
             "k_range": [settings.k_min, settings.k_max],
             "random_state": settings.random_state,
-            "selection_fit_sample": selection.fit_sample,
+            "categorical_weighting": weighting,
+            "weighting_compared": {
+                w: {"k": s.chosen, "rule": s.rule, "stability": s.measure("stability", s.chosen)}
+                for w, s in selections.items()
+            },
+            "selection": {
+                k: v
+                for k, v in asdict(selection).items()
+                if k in ("fit_sample", "silhouette_sample", "stability_sample", "bootstraps")
+            },
             "features": feature_names,
+            "dropped_features": dropped,
             "version": __version__,
         }
-        ids = table.column(contract.id_column).combine_chunks()
+        ids = table.column(contract.id_column).combine_chunks().cast(pa.string())
         run_id = make_run_id(started_at, ids, parameters)
         model_path = settings.models_dir / f"{run_id}.joblib"
         save_model(
@@ -137,77 +238,177 @@ def run_segmentation(settings: Settings) -> str:
                 "model": segmentation.model,
                 "segment_ids": segmentation.segment_ids,
                 "feature_names": feature_names,
+                "algorithm": settings.algorithm,
             },
         )
-
-        centroid_rows = [
-            (run_id, int(segmentation.segment_ids[label]), feature, float(value))
-            for label, centre in enumerate(segmentation.model.cluster_centers_)
-            for feature, value in zip(feature_names, centre, strict=True)
-        ]
-        finished_at = datetime.now(UTC).replace(microsecond=0)
-        tables_replace = {
-            "segment_assignments": pa.table(
-                {
-                    "customer_id": ids.cast(pa.string()),
-                    "segment_id": pa.array(segmentation.labels, pa.int32()),
-                    "distance_to_centroid": pa.array(segmentation.distances.astype(np.float64), pa.float64()),
-                    "run_id": pa.array(np.full(n_customers, run_id, dtype=object), pa.string()),
-                }
-            ),
-            "segment_projection": pa.table(
-                {
-                    "run_id": pa.array([run_id] * len(rows), pa.string()),
-                    "customer_id": ids.take(pa.array(rows)).cast(pa.string()),
-                    "segment_id": pa.array(segmentation.labels[rows], pa.int32()),
-                    "pca_x": pa.array(pca_xy[:, 0], pa.float32()),
-                    "pca_y": pa.array(pca_xy[:, 1], pa.float32()),
-                    "tsne_x": pa.array(tsne_xy[:, 0], pa.float32()),
-                    "tsne_y": pa.array(tsne_xy[:, 1], pa.float32()),
-                }
-            ),
-        }
-        tables_append = {
-            "segment_model_selection": pa.table(
-                {
-                    "run_id": pa.array([run_id] * len(selection.ks), pa.string()),
-                    "k": pa.array(selection.ks, pa.int32()),
-                    "inertia": pa.array(selection.inertia, pa.float64()),
-                    "silhouette": pa.array(selection.silhouette, pa.float64()),
-                    "is_chosen": pa.array([k == selection.chosen for k in selection.ks], pa.bool_()),
-                    "is_knee": pa.array([k == selection.knee for k in selection.ks], pa.bool_()),
-                }
-            ),
-            "segment_centroids": pa.table(
-                {
-                    "run_id": pa.array([row[0] for row in centroid_rows], pa.string()),
-                    "segment_id": pa.array([row[1] for row in centroid_rows], pa.int32()),
-                    "feature": pa.array([row[2] for row in centroid_rows], pa.string()),
-                    "value": pa.array([row[3] for row in centroid_rows], pa.float64()),
-                }
-            ),
-            "segmentation_runs": pa.table(
-                {
-                    "run_id": [run_id],
-                    "started_at": pa.array([started_at.replace(tzinfo=None)], pa.timestamp("s")),
-                    "finished_at": pa.array([finished_at.replace(tzinfo=None)], pa.timestamp("s")),
-                    "k": pa.array([selection.chosen], pa.int32()),
-                    "k_source": [selection.source],
-                    "knee_k": pa.array([selection.knee], pa.int32()),
-                    "algorithm": ["kmeans"],
-                    "random_state": pa.array([settings.random_state], pa.int32()),
-                    "parameters": [json.dumps(parameters, sort_keys=True)],
-                    "customers": pa.array([n_customers], pa.int64()),
-                    "features": pa.array([len(feature_names)], pa.int32()),
-                    "selection_sample": pa.array([selection.fit_sample], pa.int32()),
-                    "silhouette_sample": pa.array([selection.silhouette_sample], pa.int32()),
-                    "tsne_sample": pa.array([len(rows)], pa.int32()),
-                    "source_file": [source_file],
-                    "model_path": [str(model_path)],
-                }
-            ),
-        }
+        tables = build_tables(
+            run_id=run_id,
+            started_at=started_at,
+            settings=settings,
+            ids=ids,
+            selection=selection,
+            segmentation=segmentation,
+            preprocessor=preprocessor,
+            feature_names=feature_names,
+            projection=(rows, pca_xy, tsne_xy),
+            parameters=parameters,
+            source_file=source_file,
+            model_path=model_path,
+            previous_run_id=previous_run_id,
+            weighting=weighting,
+            label=(contract.label, label_ari, crosstab),
+            dropped=dropped,
+        )
         with stage("writing results to the warehouse (one transaction)"):
-            write_results(con, tables_replace, tables_append)
+            write_results(con, *tables)
     log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", selection.chosen)
     return run_id
+
+
+def build_tables(
+    *,
+    run_id: str,
+    started_at: datetime,
+    settings: Settings,
+    ids: pa.Array,
+    selection: SelectionResult,
+    segmentation: Segmentation,
+    preprocessor,
+    feature_names: list[str],
+    projection: tuple[np.ndarray, np.ndarray, np.ndarray],
+    parameters: dict,
+    source_file: str,
+    model_path: Path,
+    previous_run_id: str | None,
+    weighting: str,
+    label: tuple[str | None, float | None, pa.Table],
+    dropped: list[str],
+) -> tuple[dict[str, pa.Table], dict[str, pa.Table], dict[str, str]]:
+    """The run's tables as Arrow: (replaced each run, appended to history, derived in SQL)."""
+    n_customers = len(ids)
+    rows, pca_xy, tsne_xy = projection
+    label_column, label_ari, crosstab = label
+    units = centres_to_units(preprocessor, segmentation.centres)
+    order = np.argsort(segmentation.segment_ids)
+    centroid_segments = np.repeat(segmentation.segment_ids[order], len(feature_names))
+    finished_at = datetime.now(UTC).replace(microsecond=0)
+
+    def constant(value: str, n: int) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
+
+    replace = {
+        "segment_assignments": pa.table(
+            {
+                "customer_id": ids,
+                "segment_id": pa.array(segmentation.labels, pa.int32()),
+                "distance_to_centroid": pa.array(segmentation.distances.astype(np.float64), pa.float64()),
+                "run_id": constant(run_id, n_customers),
+            }
+        ),
+        "segment_projection": pa.table(
+            {
+                "run_id": constant(run_id, len(rows)),
+                "customer_id": ids.take(pa.array(rows)),
+                "segment_id": pa.array(segmentation.labels[rows], pa.int32()),
+                "pca_x": pa.array(pca_xy[:, 0], pa.float32()),
+                "pca_y": pa.array(pca_xy[:, 1], pa.float32()),
+                "tsne_x": pa.array(tsne_xy[:, 0], pa.float32()),
+                "tsne_y": pa.array(tsne_xy[:, 1], pa.float32()),
+            }
+        ),
+        "segment_label_crosstab": crosstab.append_column("run_id", constant(run_id, crosstab.num_rows)),
+        "segment_lineage": pa.table(
+            {
+                "run_id": constant(run_id, segmentation.k + len(segmentation.vanished)),
+                "segment_id": pa.array(
+                    [int(s) for s in sorted(segmentation.segment_ids)] + segmentation.vanished, pa.int32()
+                ),
+                "status": pa.array(
+                    [segmentation.status.get(int(s), "new") for s in sorted(segmentation.segment_ids)]
+                    + ["vanished"] * len(segmentation.vanished),
+                    pa.string(),
+                ),
+                "customers": pa.array(
+                    [
+                        int(segmentation.sizes[np.flatnonzero(segmentation.segment_ids == s)[0]])
+                        for s in sorted(segmentation.segment_ids)
+                    ]
+                    + [0] * len(segmentation.vanished),
+                    pa.int64(),
+                ),
+            }
+        ),
+    }
+    append = {
+        "segment_model_selection": pa.table(
+            {
+                "run_id": constant(run_id, len(selection.ks)),
+                "k": pa.array(selection.ks, pa.int32()),
+                "inertia": pa.array(selection.inertia, pa.float64()),
+                "silhouette": pa.array(selection.silhouette, pa.float64()),
+                "calinski_harabasz": pa.array(selection.calinski_harabasz, pa.float64()),
+                "davies_bouldin": pa.array(selection.davies_bouldin, pa.float64()),
+                "stability": pa.array(selection.stability, pa.float64()),
+                "is_knee": pa.array([k == selection.knee for k in selection.ks], pa.bool_()),
+                "is_chosen": pa.array([k == selection.chosen for k in selection.ks], pa.bool_()),
+            }
+        ),
+        "segment_centroids": pa.table(
+            {
+                "run_id": constant(run_id, len(centroid_segments)),
+                "segment_id": pa.array(centroid_segments, pa.int32()),
+                "feature": pa.array(feature_names * segmentation.k, pa.string()),
+                "value": pa.array(units[order].ravel(), pa.float64()),
+            }
+        ),
+        "segmentation_runs": pa.table(
+            {
+                "run_id": [run_id],
+                "started_at": pa.array([started_at.replace(tzinfo=None)], pa.timestamp("s")),
+                "finished_at": pa.array([finished_at.replace(tzinfo=None)], pa.timestamp("s")),
+                "k": pa.array([selection.chosen], pa.int32()),
+                "k_source": [selection.source],
+                "selection_rule": [selection.rule],
+                "knee_k": pa.array([selection.knee], pa.int32()),
+                "chosen_stability": pa.array([selection.measure("stability", selection.chosen)], pa.float64()),
+                "algorithm": [settings.algorithm],
+                "categorical_weighting": [weighting],
+                "random_state": pa.array([settings.random_state], pa.int32()),
+                "parameters": [json.dumps(parameters, sort_keys=True, default=str)],
+                "customers": pa.array([n_customers], pa.int64()),
+                "features": pa.array([len(feature_names)], pa.int32()),
+                "dropped_features": [", ".join(dropped)],
+                "selection_sample": pa.array([selection.fit_sample], pa.int32()),
+                "silhouette_sample": pa.array([selection.silhouette_sample], pa.int32()),
+                "stability_sample": pa.array([selection.stability_sample], pa.int32()),
+                "bootstraps": pa.array([selection.bootstraps], pa.int32()),
+                "tsne_sample": pa.array([len(rows)], pa.int32()),
+                "source_file": [source_file],
+                "model_path": [str(model_path)],
+                "previous_run_id": pa.array([previous_run_id], pa.string()),
+                "label_column": pa.array([label_column if label_ari is not None else None], pa.string()),
+                "label_ari": pa.array([label_ari], pa.float64()),
+            }
+        ),
+    }
+    if previous_run_id:
+        migration = f"""
+            select
+                '{run_id}' as run_id,
+                '{previous_run_id}' as previous_run_id,
+                previous.segment_id as previous_segment_id,
+                current.segment_id as segment_id,
+                count(*) as customers
+            from {RESULTS_SCHEMA}.segment_assignments as previous
+            full outer join incoming_segment_assignments as current
+                on previous.customer_id = current.customer_id
+            group by all
+            order by previous_segment_id nulls last, segment_id nulls last
+        """
+    else:
+        migration = f"""
+            select '{run_id}' as run_id, null::varchar as previous_run_id, null::integer as previous_segment_id,
+                segment_id, count(*) as customers
+            from incoming_segment_assignments group by all order by segment_id
+        """
+    return replace, append, {"segment_migration": migration}

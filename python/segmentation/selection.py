@@ -1,20 +1,54 @@
-"""Choosing k: the elbow of the inertia curve, with silhouette as a second opinion.
+"""Choosing k on evidence: elbow, silhouette, Calinski–Harabasz, Davies–Bouldin, stability.
 
-Candidate k are fitted on a uniform sample when the table is large (the curve's
-shape, hence the knee, is stable well before 200 000 customers), and silhouette,
-quadratic in the number of points, on a smaller sample whose size the report states.
+Every candidate k is fitted on a uniform sample when the table is large (the curves,
+hence the choice, are stable well before 100 000 customers); silhouette, quadratic
+in the points, on a smaller sample. Stability is the mean adjusted Rand index between
+K-Means fits on bootstrap resamples, each with its own seed, compared on a common
+sample: a k whose segments move when the data or the seed move is not one to plan
+campaigns on.
+
+The rule that combines them (``choose_k``), in order:
+
+1. ``K=`` given: that k (``user``).
+2. The knee of the inertia curve (Kneedle) if its stability is at least the threshold
+   (``elbow_stable``).
+3. Otherwise the most stable k within one of the knee, if stable enough
+   (``stable_near_elbow``).
+4. Otherwise, among all stable k, the best silhouette (``best_silhouette_stable``).
+5. Otherwise the knee, flagged as unstable (``elbow``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
 
 log = logging.getLogger(__name__)
+
+STABILITY_THRESHOLD = 0.8
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    k_min: int = 2
+    k_max: int = 10
+    fit_sample: int = 100_000
+    silhouette_sample: int = 10_000
+    stability_sample: int = 20_000
+    bootstraps: int = 5
+    n_init: int = 4
+    stability_threshold: float = STABILITY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -22,11 +56,24 @@ class SelectionResult:
     ks: tuple[int, ...]
     inertia: tuple[float, ...]
     silhouette: tuple[float, ...]
+    calinski_harabasz: tuple[float, ...]
+    davies_bouldin: tuple[float, ...]
+    stability: tuple[float, ...]
     knee: int
     chosen: int
-    source: str  # "elbow" or "user"
+    rule: str  # user, elbow_stable, stable_near_elbow, best_silhouette_stable, elbow
     fit_sample: int
     silhouette_sample: int
+    stability_sample: int
+    bootstraps: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return "user" if self.rule == "user" else "elbow"
+
+    def measure(self, name: str, k: int) -> float:
+        return float(getattr(self, name)[self.ks.index(k)])
 
 
 def find_knee(ks: np.ndarray, inertia: np.ndarray) -> int:
@@ -52,41 +99,102 @@ def sample_rows(n_rows: int, size: int, random_state: int) -> np.ndarray:
     return np.sort(np.random.default_rng(random_state).choice(n_rows, size=size, replace=False))
 
 
+def bootstrap_stability(
+    points: np.ndarray,
+    k: int,
+    random_state: int,
+    bootstraps: int,
+    fit: Callable[[np.ndarray, int, int], object] | None = None,
+) -> float:
+    """Mean adjusted Rand index between fits on bootstrap resamples, each with its own seed.
+
+    Each fit labels the same `points`, so fits are compared customer by customer.
+    """
+    if bootstraps < 2:
+        return float("nan")
+    fit = fit or (lambda data, n, seed: KMeans(n_clusters=n, init="k-means++", n_init=1, random_state=seed).fit(data))
+    rng = np.random.default_rng(random_state)
+    labelings = []
+    for b in range(bootstraps):
+        resample = points[rng.integers(0, points.shape[0], size=points.shape[0])]
+        model = fit(resample, k, random_state + 1000 * (b + 1))
+        labelings.append(model.predict(points))
+    scores = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
+    return float(np.mean(scores))
+
+
+def choose_k(
+    ks: tuple[int, ...],
+    knee: int,
+    silhouette: tuple[float, ...],
+    stability: tuple[float, ...],
+    threshold: float,
+    requested_k: int | None = None,
+) -> tuple[int, str]:
+    """Apply the documented rule (module docstring) and return (k, rule code)."""
+    if requested_k is not None:
+        return requested_k, "user"
+    by_k = dict(zip(ks, stability, strict=True))
+    if by_k.get(knee, float("nan")) >= threshold:
+        return knee, "elbow_stable"
+    near = [k for k in (knee - 1, knee, knee + 1) if k in by_k and by_k[k] >= threshold]
+    if near:
+        return max(near, key=lambda k: (by_k[k], -abs(k - knee), -k)), "stable_near_elbow"
+    stable = [k for k in ks if by_k[k] >= threshold]
+    if stable:
+        sil = dict(zip(ks, silhouette, strict=True))
+        return max(stable, key=lambda k: (sil[k], -k)), "best_silhouette_stable"
+    return knee, "elbow"
+
+
 def evaluate_k(
     matrix: np.ndarray,
-    k_min: int,
-    k_max: int,
+    settings: SelectionSettings,
     random_state: int,
-    fit_sample: int,
-    silhouette_sample: int,
     requested_k: int | None = None,
-    n_init: int = 4,
 ) -> SelectionResult:
-    """Fit K-Means for every candidate k and record inertia and silhouette."""
+    """Fit every candidate k and record all the measures, then apply the rule."""
     n_rows = matrix.shape[0]
-    k_max = min(k_max, n_rows - 1)
-    if k_max < k_min:
-        raise ValueError(f"{n_rows} customers are too few for k = {k_min}…")
-    sample = matrix[sample_rows(n_rows, fit_sample, random_state)]
-    silhouette_rows = sample_rows(sample.shape[0], silhouette_sample, random_state + 1)
-    ks = tuple(range(k_min, k_max + 1))
-    inertias, silhouettes = [], []
+    k_max = min(settings.k_max, n_rows - 1)
+    if k_max < settings.k_min:
+        raise ValueError(f"{n_rows} customers are too few for k = {settings.k_min}…")
+    sample = matrix[sample_rows(n_rows, settings.fit_sample, random_state)]
+    silhouette_rows = sample_rows(sample.shape[0], settings.silhouette_sample, random_state + 1)
+    stability_points = sample[sample_rows(sample.shape[0], settings.stability_sample, random_state + 2)]
+    ks = tuple(range(settings.k_min, k_max + 1))
+    inertia, silhouette, calinski, davies, stability = [], [], [], [], []
     for k in ks:
-        model = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=random_state).fit(sample)
-        inertias.append(float(model.inertia_))
-        labels = model.labels_[silhouette_rows]
-        score = silhouette_score(sample[silhouette_rows], labels) if len(set(labels)) > 1 else float("nan")
-        silhouettes.append(float(score))
-        log.info("k=%2d  inertia=%.4g  silhouette=%.3f", k, model.inertia_, score)
-    knee = find_knee(np.array(ks), np.array(inertias))
-    chosen = requested_k if requested_k is not None else knee
+        model = KMeans(n_clusters=k, init="k-means++", n_init=settings.n_init, random_state=random_state).fit(sample)
+        labels = model.labels_
+        distinct = len(np.unique(labels))
+        inertia.append(float(model.inertia_))
+        sil_labels = labels[silhouette_rows]
+        silhouette.append(
+            float(silhouette_score(sample[silhouette_rows], sil_labels))
+            if len(np.unique(sil_labels)) > 1
+            else float("nan")
+        )
+        calinski.append(float(calinski_harabasz_score(sample, labels)) if distinct > 1 else float("nan"))
+        davies.append(float(davies_bouldin_score(sample, labels)) if distinct > 1 else float("nan"))
+        stability.append(bootstrap_stability(stability_points, k, random_state, settings.bootstraps))
+        log.info(
+            "k=%2d  inertia=%.4g  silhouette=%.3f  CH=%.0f  DB=%.2f  stability=%.2f",
+            k, inertia[-1], silhouette[-1], calinski[-1], davies[-1], stability[-1],
+        )  # fmt: skip
+    knee = find_knee(np.array(ks), np.array(inertia))
+    chosen, rule = choose_k(ks, knee, tuple(silhouette), tuple(stability), settings.stability_threshold, requested_k)
     return SelectionResult(
         ks=ks,
-        inertia=tuple(inertias),
-        silhouette=tuple(silhouettes),
+        inertia=tuple(inertia),
+        silhouette=tuple(silhouette),
+        calinski_harabasz=tuple(calinski),
+        davies_bouldin=tuple(davies),
+        stability=tuple(stability),
         knee=knee,
         chosen=chosen,
-        source="user" if requested_k is not None else "elbow",
+        rule=rule,
         fit_sample=int(sample.shape[0]),
         silhouette_sample=len(silhouette_rows),
+        stability_sample=int(stability_points.shape[0]),
+        bootstraps=settings.bootstraps,
     )

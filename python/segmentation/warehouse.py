@@ -64,28 +64,71 @@ def read_features(con: duckdb.DuckDBPyConnection, contract: FeatureContract) -> 
 
 
 def write_results(
-    con: duckdb.DuckDBPyConnection, replace: Mapping[str, pa.Table], append: Mapping[str, pa.Table]
+    con: duckdb.DuckDBPyConnection,
+    replace: Mapping[str, pa.Table],
+    append: Mapping[str, pa.Table],
+    derived: Mapping[str, str] | None = None,
 ) -> None:
     """Write all results of a run in one transaction: a failure leaves the previous run whole.
 
-    `replace` tables hold the latest run only; `append` tables keep every run's history.
+    `replace` tables hold the latest run only; `append` tables keep every run's history;
+    `derived` tables are built by SQL that may read both the incoming tables (registered
+    as `incoming_<name>`) and the previous run's tables, before those are replaced.
     """
     con.execute("begin transaction")
     try:
         con.execute(f"create schema if not exists {RESULTS_SCHEMA}")
-        for name, table in replace.items():
-            con.register("incoming", table)
-            con.execute(f"create or replace table {RESULTS_SCHEMA}.{name} as select * from incoming")
-            con.unregister("incoming")
-        for name, table in append.items():
-            con.register("incoming", table)
-            con.execute(f"create table if not exists {RESULTS_SCHEMA}.{name} as select * from incoming limit 0")
-            con.execute(f"insert into {RESULTS_SCHEMA}.{name} by name select * from incoming")
-            con.unregister("incoming")
+        for name, table in {**replace, **append}.items():
+            con.register(f"incoming_{name}", table)
+        for name, sql in (derived or {}).items():
+            con.execute(f"create or replace table {RESULTS_SCHEMA}.{name} as {sql}")
+        for name in replace:
+            con.execute(f"create or replace table {RESULTS_SCHEMA}.{name} as select * from incoming_{name}")
+        for name in append:
+            con.execute(f"create table if not exists {RESULTS_SCHEMA}.{name} as select * from incoming_{name} limit 0")
+            _add_new_columns(con, f"{RESULTS_SCHEMA}.{name}", f"incoming_{name}")
+            con.execute(f"insert into {RESULTS_SCHEMA}.{name} by name select * from incoming_{name}")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    finally:
+        for name in {**replace, **append}:
+            con.unregister(f"incoming_{name}")
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, target: str, incoming: str) -> None:
+    """History tables written by an older version gain the columns this version adds."""
+    existing = {row[0] for row in con.sql(f"describe {target}").fetchall()}
+    for column, column_type, *_ in con.sql(f"describe {incoming}").fetchall():
+        if column not in existing:
+            con.execute(f"alter table {target} add column {quote_identifier(column)} {column_type}")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchall()
+    return rows[0][0] > 0
+
+
+def previous_run(con: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[int, dict[str, float]], int]:
+    """The run whose assignments are current: its id, its centres (original units), the largest id ever used."""
+    if not (
+        table_exists(con, RESULTS_SCHEMA, "segment_assignments")
+        and table_exists(con, RESULTS_SCHEMA, "segment_centroids")
+    ):
+        return None, {}, 0
+    run = con.sql(f"select any_value(run_id) from {RESULTS_SCHEMA}.segment_assignments").fetchall()[0][0]
+    if run is None:
+        return None, {}, 0
+    centres: dict[int, dict[str, float]] = {}
+    for segment_id, feature, value in con.execute(
+        f"select segment_id, feature, value from {RESULTS_SCHEMA}.segment_centroids where run_id = ?", [run]
+    ).fetchall():
+        centres.setdefault(int(segment_id), {})[feature] = float(value)
+    largest = con.sql(f"select coalesce(max(segment_id), 0) from {RESULTS_SCHEMA}.segment_centroids").fetchall()[0][0]
+    return str(run), centres, int(largest)
 
 
 def fetch_table(con: duckdb.DuckDBPyConnection, sql: str, parameters: Sequence[object] = ()) -> pa.Table:

@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation.clustering import assign, fit_segments, size_order
+from segmentation.clustering import assign, fit_segments, match_segments, size_order
 from segmentation.projection import project, stratified_sample
 
 
@@ -64,3 +65,37 @@ def test_projection_gives_coordinates_for_the_plotted_rows() -> None:
     rows, pca_xy, tsne_xy = project(matrix, labels, sample_size=300, random_state=0)
     assert pca_xy.shape == (len(rows), 2) and tsne_xy.shape == (len(rows), 2)
     assert np.isfinite(tsne_xy).all() and np.ptp(tsne_xy[:, 0]) > 0
+
+
+def test_segment_ids_survive_a_refit_on_changed_data() -> None:
+    matrix, _ = _blobs(4000)
+    first = fit_segments(matrix, 4, random_state=0)
+    previous = {int(s): first.centres[np.flatnonzero(first.segment_ids == s)[0]] for s in first.segment_ids}
+    rng = np.random.default_rng(1)
+    grown = np.vstack([matrix, matrix[rng.choice(len(matrix), 200)] + rng.normal(0, 0.1, (200, matrix.shape[1]))])
+    second = fit_segments(grown.astype(np.float32), 4, random_state=9, previous_centres=previous, next_id=5)
+    assert np.array_equal(second.labels[: len(matrix)], first.labels)
+    assert set(second.status.values()) == {"kept"} and second.vanished == []
+
+
+def test_new_and_vanished_segments_are_reported() -> None:
+    centres = np.array([[0.0, 0.0], [10.0, 10.0]])
+    previous = {1: np.array([0.1, 0.0]), 2: np.array([-10.0, 5.0])}
+    ids, status, vanished = match_segments(centres, np.array([5, 3]), previous, max_shift=1.0, next_id=4)
+    assert list(ids) == [1, 4]
+    assert status == {1: "kept", 4: "new"} and vanished == [2]
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch", "kprototypes"])
+def test_other_algorithms_find_the_blobs(algorithm: str) -> None:
+    rng = np.random.default_rng(0)
+    numeric, truth = make_blobs(n_samples=6000, centers=3, n_features=3, cluster_std=0.6, random_state=4)
+    colour = np.eye(3, dtype=np.float32)[(truth + (rng.random(6000) < 0.1)) % 3]  # one-hot, mostly by blob
+    matrix = np.hstack([numeric, colour]).astype(np.float32)
+    names = ["a", "b", "c", "colour_red", "colour_green", "colour_blue"]
+    segmentation = fit_segments(
+        matrix, 3, random_state=0, algorithm=algorithm, feature_names=names, categorical=("colour",)
+    )
+    assert adjusted_rand_score(truth, segmentation.labels) > 0.9
+    again = fit_segments(matrix, 3, random_state=0, algorithm=algorithm, feature_names=names, categorical=("colour",))
+    assert np.array_equal(again.labels, segmentation.labels)

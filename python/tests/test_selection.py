@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from segmentation.selection import evaluate_k, find_knee, sample_rows
+from segmentation.selection import SelectionSettings, bootstrap_stability, choose_k, evaluate_k, find_knee, sample_rows
 
 
 def test_knee_of_a_sharp_elbow() -> None:
@@ -17,18 +17,21 @@ def test_knee_of_a_flat_curve_is_the_first_k() -> None:
 
 def test_elbow_finds_the_planted_number_of_blobs() -> None:
     matrix, _ = make_blobs(n_samples=3000, centers=4, n_features=6, cluster_std=0.6, random_state=3)
-    result = evaluate_k(matrix.astype(np.float32), 2, 10, random_state=0, fit_sample=3000, silhouette_sample=1000)
+    result = evaluate_k(matrix.astype(np.float32), SelectionSettings(silhouette_sample=1000), random_state=0)
     assert result.knee == 4
-    assert result.chosen == 4 and result.source == "elbow"
+    assert result.chosen == 4 and result.rule == "elbow_stable"
     assert result.ks == tuple(range(2, 11))
     assert np.argmax(result.silhouette) == result.ks.index(4)
+    assert np.argmax(result.calinski_harabasz) == result.ks.index(4)
+    assert np.argmin(result.davies_bouldin) == result.ks.index(4)
+    assert result.measure("stability", 4) > 0.95
     assert all(a > b for a, b in zip(result.inertia, result.inertia[1:], strict=False))
 
 
 def test_requested_k_overrides_the_elbow() -> None:
     matrix, _ = make_blobs(n_samples=500, centers=4, n_features=3, random_state=3)
-    result = evaluate_k(matrix, 2, 6, random_state=0, fit_sample=500, silhouette_sample=500, requested_k=6)
-    assert result.chosen == 6 and result.source == "user" and result.knee == 4
+    result = evaluate_k(matrix, SelectionSettings(k_max=6), random_state=0, requested_k=6)
+    assert result.chosen == 6 and result.rule == "user" and result.knee == 4
 
 
 def test_samples_are_reproducible_and_bounded() -> None:
@@ -40,4 +43,27 @@ def test_samples_are_reproducible_and_bounded() -> None:
 
 def test_too_few_rows_is_refused() -> None:
     with pytest.raises(ValueError):
-        evaluate_k(np.zeros((2, 2)), 2, 10, random_state=0, fit_sample=10, silhouette_sample=10)
+        evaluate_k(np.zeros((2, 2)), SelectionSettings(), random_state=0)
+
+
+def test_stability_separates_real_from_arbitrary_clusters() -> None:
+    blobs, _ = make_blobs(n_samples=1500, centers=3, n_features=4, cluster_std=0.5, random_state=2)
+    noise = np.random.default_rng(0).uniform(size=(1500, 4))
+    assert bootstrap_stability(blobs, 3, random_state=0, bootstraps=4) > 0.95
+    assert bootstrap_stability(noise, 7, random_state=0, bootstraps=4) < 0.9
+
+
+@pytest.mark.parametrize(
+    ("knee", "stability", "requested", "expected"),
+    [
+        (4, (0.9, 0.9, 0.95, 0.5), None, (4, "elbow_stable")),
+        (4, (0.9, 0.85, 0.5, 0.95), None, (5, "stable_near_elbow")),
+        (4, (0.9, 0.5, 0.5, 0.5), None, (2, "best_silhouette_stable")),
+        (4, (0.1, 0.1, 0.1, 0.1), None, (4, "elbow")),
+        (4, (0.9, 0.9, 0.9, 0.9), 5, (5, "user")),
+    ],
+)
+def test_choice_rule(knee: int, stability: tuple, requested: int | None, expected: tuple) -> None:
+    ks = (2, 3, 4, 5)
+    silhouette = (0.3, 0.2, 0.25, 0.1)
+    assert choose_k(ks, knee, silhouette, stability, 0.8, requested) == expected
