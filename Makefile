@@ -39,7 +39,7 @@ SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all setup check-system data begin ingest mart segment profiles publish report test lint clean
+.PHONY: help all setup check-system data begin ingest mart segment profiles publish report score score-steps test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,21 @@ publish: profiles ## swap the finished working copy in as the warehouse (atomic)
 report: publish ## render the persona report (REPORT_LANG=en|fr)
 	$(call step,Rendering the persona report)
 	SEGMENTATION_WAREHOUSE='$(abspath $(WAREHOUSE))' $(SEGMENTATION) report
+
+score: setup ## assign segments to new customers (DATA=new.csv) with the latest saved model, no refit
+	@$(SEGMENTATION) exclusive '$(WAREHOUSE)' -- $(MAKE) --no-print-directory score-steps
+
+SCORING_DIR := $(dir $(abspath $(WAREHOUSE)))scoring
+score-steps: begin
+	$(call step,Cleaning $(DATA) with the same dbt models into $(SCORING_DIR))
+	rm -rf '$(SCORING_DIR)' && mkdir -p '$(SCORING_DIR)'
+	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest '$(DATA)'
+	cd dbt_project && SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' DBT_TARGET_PATH='$(SCORING_DIR)/dbt_target' \
+	  DBT_LOG_PATH='$(SCORING_DIR)/dbt_target/logs' $(abspath $(BIN))/dbt build --exclude 'source:segmentation+'
+	$(call step,Scoring with the latest run's saved model (no refit))
+	$(SEGMENTATION) score '$(SCORING_DIR)/$(notdir $(WAREHOUSE))' '$(SCORING_DIR)/dbt_target/manifest.json'
+	$(SEGMENTATION) publish '$(WAREHOUSE)'
+	@printf '\n\033[1mScores: table segmentation.segment_scores in %s\033[0m\n' '$(WAREHOUSE)'
 
 test: setup ## run the whole test suite (unit, dbt, end to end)
 	$(call step,Running the tests)

@@ -41,6 +41,12 @@ def _cmd_segment(args: argparse.Namespace) -> None:
     run_segmentation(load_settings())
 
 
+def _cmd_score(args: argparse.Namespace) -> None:
+    from .scoring import score_customers
+
+    score_customers(load_settings(), Path(args.features_warehouse).resolve(), Path(args.manifest).resolve())
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from .report import render_report
 
@@ -91,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     segment = commands.add_parser("segment", help="cluster the customer_features mart and write segments back")
     segment.set_defaults(func=_cmd_segment)
+
+    score = commands.add_parser("score", help="assign segments to a cleaned new file with the latest saved model")
+    score.add_argument("features_warehouse", help="warehouse holding the new file's customer_features mart")
+    score.add_argument("manifest", help="dbt manifest.json of that build (gives the mart's contract)")
+    score.set_defaults(func=_cmd_score)
 
     report = commands.add_parser("report", help="render the persona report (PDF)")
     report.add_argument("--lang", choices=["en", "fr"], help="report language (default: REPORT_LANG or en)")

@@ -38,11 +38,44 @@ def test_numeric_scaled_and_categoricals_one_hot() -> None:
     assert np.all(matrix[:, 2:5].sum(axis=1) == 1)
 
 
-def test_categorical_weight_scales_the_one_hot_block() -> None:
-    _, plain = prepare_features(_table(), CONTRACT, random_state=0)
-    _, weighted = prepare_features(_table(), CONTRACT, random_state=0, categorical_weight=0.5)
-    assert np.allclose(weighted[:, 2:], plain[:, 2:] * 0.5)
-    assert np.allclose(weighted[:, :2], plain[:, :2])
+def test_balanced_weighting_gives_each_variable_the_weight_of_one_numeric() -> None:
+    table = _table(4000)
+    _, plain = prepare_features(table, CONTRACT, random_state=0)
+    _, balanced = prepare_features(table, CONTRACT, random_state=0, weighting="balanced")
+    assert np.allclose(balanced[:, :2], plain[:, :2])  # numbers untouched
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 4000, 20000), rng.integers(0, 4000, 20000)
+    for block in (slice(0, 1), slice(2, 5), slice(5, 6)):  # age, job (one-hot), flag (0/1)
+        spread = np.mean(np.sum((balanced[a, block] - balanced[b, block]) ** 2, axis=1))
+        assert spread == pytest.approx(2.0, rel=0.1)
+    job_spread = np.mean(np.sum((plain[a, 2:5] - plain[b, 2:5]) ** 2, axis=1))
+    assert job_spread < 1.5  # unweighted, three even levels weigh 2·(1 − 1/3)
+
+
+def test_centres_round_trip_through_original_units() -> None:
+    from segmentation.features import centres_to_units, units_to_encoded
+
+    preprocessor, matrix = prepare_features(_table(), CONTRACT, random_state=0, weighting="balanced")
+    centre = matrix[:50].mean(axis=0)
+    units = centres_to_units(preprocessor, centre[None, :])[0]
+    names = list(preprocessor.get_feature_names_out())
+    table = _table()
+    assert units[names.index("age")] == pytest.approx(np.mean(table.column("age").to_numpy()[:50]), rel=1e-4)
+    assert 0 <= units[names.index("job_Lawyer")] <= 1
+    assert np.allclose(units_to_encoded(preprocessor, dict(zip(names, units, strict=True))), centre, atol=1e-5)
+
+
+def test_constant_features_are_dropped_with_a_note() -> None:
+    from segmentation.features import drop_constant_features
+
+    table = _table().set_column(4, "flag", pa.array([True] * 400))
+    reduced, dropped = drop_constant_features(table, CONTRACT)
+    assert dropped == ["flag"] and reduced.categorical == ("job",)
+    flat = pa.table(
+        {"customer_id": ["a", "b"], "age": [1, 1], "level": [0, 0], "job": ["x", "x"], "flag": [True, True]}
+    )
+    with pytest.raises(UserError, match="nothing to cluster on"):
+        drop_constant_features(flat, CONTRACT)
 
 
 def test_chunked_transform_matches_a_single_pass(monkeypatch: pytest.MonkeyPatch) -> None:
