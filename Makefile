@@ -39,7 +39,7 @@ SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all setup check-system data begin ingest mart segment profiles publish report score score-steps test lint clean
+.PHONY: help all setup check-system data begin ingest mart segment profiles publish report score score-steps bench test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -117,9 +117,13 @@ test: setup ## run the whole test suite (unit, dbt, end to end)
 	$(call step,Running the tests)
 	$(BIN)/python -m pytest python/tests
 
+bench: setup ## benchmark 10 thousand, 1 million and 10 million customers (BENCH_FLAGS=--skip-largest for a quick run)
+	$(call step,Benchmark: the real pipeline at each size, and the seed notebook's method at 1 million)
+	$(BIN)/python -m segmentation.bench $(BENCH_FLAGS)
+
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check python
 	$(BIN)/ruff format --check python
 
 clean: ## remove generated data, warehouse, models, reports and dbt artefacts (keeps .venv)
-	rm -rf data/raw data/models data/.build data/*.duckdb data/*.duckdb.wal data/*.lock $(OUTPUT_DIR) dbt_project/target dbt_project/logs
+	rm -rf data/raw data/models data/bench data/scoring data/.build data/*.duckdb data/*.duckdb.wal data/*.lock $(OUTPUT_DIR) dbt_project/target dbt_project/logs

@@ -42,12 +42,15 @@ STABILITY_TIE = 0.02
 
 
 @contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Log a stage's start and duration."""
+def stage(name: str, timings: dict[str, float] | None = None, key: str | None = None) -> Iterator[None]:
+    """Log a stage's start and duration; add the duration to `timings[key]` (for `make bench`)."""
     log.info("%s …", name)
     started = time.perf_counter()
     yield
-    log.info("%s done in %.1f s", name, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    log.info("%s done in %.1f s", name, seconds)
+    if timings is not None and key:
+        timings[key] = round(timings.get(key, 0.0) + seconds, 3)
 
 
 def make_run_id(started_at: datetime, ids: pa.Array, parameters: dict) -> str:
@@ -146,9 +149,10 @@ def _label_agreement(table: pa.Table, contract: FeatureContract, labels: np.ndar
 def run_segmentation(settings: Settings) -> str:
     """Cluster the feature mart and write the run's tables; returns the run id."""
     started_at = datetime.now(UTC).replace(microsecond=0)
+    timings: dict[str, float] = {}
     contract = load_contract(settings.manifest_path)
     with connect(settings.warehouse) as con:
-        with stage(f"reading {contract.relation}"):
+        with stage(f"reading {contract.relation}", timings, "read"):
             table = read_features(con, contract)
             source_file = _source_file(con)
             previous_run_id, previous_units, largest_id = previous_run(con)
@@ -167,9 +171,11 @@ def run_segmentation(settings: Settings) -> str:
         )
         encodings, selections = {}, {}
         for weighting in weightings:
-            with stage(f"preparing features (categorical weighting: {weighting})"):
+            with stage(f"preparing features (categorical weighting: {weighting})", timings, "features"):
                 encodings[weighting] = prepare_features(table, contract, settings.random_state, weighting)
-            with stage(f"choosing k among {settings.k_min}…{settings.k_max} ({weighting} weighting)"):
+            with stage(
+                f"choosing k among {settings.k_min}…{settings.k_max} ({weighting} weighting)", timings, "k_selection"
+            ):
                 selections[weighting] = evaluate_k(
                     encodings[weighting][1], selection_settings, settings.random_state, requested_k=settings.k
                 )
@@ -188,7 +194,11 @@ def run_segmentation(settings: Settings) -> str:
         )
 
         previous_centres = {segment: units_to_encoded(preprocessor, units) for segment, units in previous_units.items()}
-        with stage(f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers"):
+        with stage(
+            f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers",
+            timings,
+            "fit_assign",
+        ):
             segmentation = fit_segments(
                 matrix,
                 selection.chosen,
@@ -201,7 +211,7 @@ def run_segmentation(settings: Settings) -> str:
                 fit_sample=settings.final_fit_sample,
             )
 
-        with stage("projecting to 2-D (PCA, t-SNE)"):
+        with stage("projecting to 2-D (PCA, t-SNE)", timings, "projection"):
             rows, pca_xy, tsne_xy = project(matrix, segmentation.labels, settings.tsne_sample, settings.random_state)
         label_ari, crosstab = _label_agreement(table, contract, segmentation.labels)
         if label_ari is not None:
@@ -258,9 +268,15 @@ def run_segmentation(settings: Settings) -> str:
             weighting=weighting,
             label=(contract.label, label_ari, crosstab),
             dropped=dropped,
+            timings=timings,
         )
-        with stage("writing results to the warehouse (one transaction)"):
+        with stage("writing results to the warehouse (one transaction)", timings, "write_back"):
             write_results(con, *tables)
+        # the write's own duration can only be recorded after it (for make bench)
+        con.execute(
+            f"update {RESULTS_SCHEMA}.segmentation_runs set stage_seconds = ? where run_id = ?",
+            [json.dumps(timings, sort_keys=True), run_id],
+        )
     log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", selection.chosen)
     return run_id
 
@@ -283,6 +299,7 @@ def build_tables(
     weighting: str,
     label: tuple[str | None, float | None, pa.Table],
     dropped: list[str],
+    timings: dict[str, float],
 ) -> tuple[dict[str, pa.Table], dict[str, pa.Table], dict[str, str]]:
     """The run's tables as Arrow: (replaced each run, appended to history, derived in SQL)."""
     n_customers = len(ids)
@@ -388,6 +405,7 @@ def build_tables(
                 "previous_run_id": pa.array([previous_run_id], pa.string()),
                 "label_column": pa.array([label_column if label_ari is not None else None], pa.string()),
                 "label_ari": pa.array([label_ari], pa.float64()),
+                "stage_seconds": [json.dumps(timings, sort_keys=True)],
             }
         ),
     }
