@@ -48,7 +48,8 @@ def tsne_2d(points: np.ndarray, random_state: int) -> np.ndarray:
     embedding = TSNE(
         n_components=2,
         perplexity=perplexity,
-        n_iter=500,
+        early_exaggeration_iter=125,  # 500 iterations in all: the map has settled by then
+        n_iter=375,
         random_state=random_state,
         n_jobs=1,
         negative_gradient_method="bh",
