@@ -42,6 +42,7 @@ MUTED = "#6B7785"
 GRID = "#DDE2E8"
 ACCENT = "#D55E00"  # marks the chosen k; vermillion stays readable for all palettes
 NEUTRAL = "#0072B2"
+OTHERS = "#D3D8DE"  # the customers of other segments on a locator map
 
 SCATTER_DPI = 200
 MM = 1 / 25.4  # inches per millimetre: figure sizes follow the page layout
@@ -79,6 +80,38 @@ _STYLE = {
 def segment_colours(segment_ids: Sequence[int]) -> dict[int, str]:
     """One colour per segment, the same on every chart and page (segment 1 = first colour)."""
     return {int(s): SEGMENT_PALETTE[(int(s) - 1) % len(SEGMENT_PALETTE)] for s in segment_ids}
+
+
+def _luminance(colour: str) -> float:
+    """WCAG relative luminance of a #RRGGBB colour."""
+    channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def text_colour(background: str) -> str:
+    """White or ink, whichever contrasts more with the background (numbers on segment badges)."""
+    lum = _luminance(background)
+    return "#FFFFFF" if (1.05 / (lum + 0.05)) >= ((lum + 0.05) / (_luminance(INK) + 0.05)) else INK
+
+
+# Lifts on a diverging scale, ColorBrewer RdBu (safe for colour-vision deficiencies): blue
+# below the base, red above, near-white at ×1; log2 scale, saturated at ×1/4 and ×4.
+LIFT_LIMIT = 2.0  # log2: ×4
+_LIFT_MAP = mpl.colormaps["RdBu_r"]
+
+
+def lift_colour(lift: float | None) -> str:
+    """Background colour of a heatmap cell for a lift (segment / all customers)."""
+    if lift is None or not np.isfinite(lift):
+        return "#FFFFFF"
+    position = np.clip(np.log2(max(lift, 1e-6)) / LIFT_LIMIT, -1, 1)
+    return mpl.colors.to_hex(_LIFT_MAP(0.5 + 0.42 * position))  # 0.42: the darkest shades stay readable
+
+
+def lift_scale(steps: Sequence[float] = (0.25, 0.5, 1, 2, 4)) -> list[tuple[float, str]]:
+    """(lift, colour) pairs for the heatmap's legend."""
+    return [(step, lift_colour(step)) for step in steps]
 
 
 def _figure(width_mm: float, height_mm: float, layout: str | None = None) -> Figure:
@@ -119,7 +152,7 @@ def segment_shares(
     """
     n = len(rows)
     with mpl.rc_context(_STYLE):
-        fig = _figure(170, 11 + 8.5 * n)
+        fig = _figure(170, 10 + 7.4 * n)
         axes = fig.subplots(1, 2, sharey=True, gridspec_kw={"wspace": 0.08})
         y = np.arange(n)
         top = max(max(r["share_of_customers"] or 0, r["share_of_high_spenders"] or 0) for r in rows)
@@ -136,7 +169,7 @@ def segment_shares(
         axes[0].set_yticks(y, [r["label"] for r in rows])
         axes[0].invert_yaxis()
         axes[1].spines["left"].set_visible(False)
-        fig.subplots_adjust(left=0.05, right=0.99, top=1 - 7 / (11 + 8.5 * n), bottom=0.02)
+        fig.subplots_adjust(left=0.05, right=0.99, top=1 - 7 / (10 + 7.4 * n), bottom=0.02)
         _fit_left_margin(fig, axes[0])
         return _save(fig, path)
 
@@ -172,8 +205,10 @@ def profession_mix(
         bars = ax.barh(y, shares, height=0.66, color=colour)
         marks = ax.scatter(bases, y, marker="|", s=90, linewidths=1.6, color=INK, zorder=3)
         top = max(max(shares), max(bases), 0.05)
-        for yi, value in zip(y, shares, strict=True):
-            ax.text(value + top * 0.03, yi, percent(value), va="center", ha="left", fontsize=6.5, color=MUTED)
+        for yi, value, base in zip(y, shares, bases, strict=True):  # the label clears the base mark
+            ax.text(
+                max(value, base) + top * 0.03, yi, percent(value), va="center", ha="left", fontsize=6.5, color=MUTED
+            )
         ax.set_yticks(y, [r["label"] for r in rows])
         ax.invert_yaxis()
         ax.tick_params(axis="y", length=0)
@@ -195,75 +230,78 @@ def profession_mix(
         return _save(fig, path)
 
 
-def elbow(
+def selection_panels(
     path: Path,
     ks: Sequence[int],
-    inertia: Sequence[float],
+    panels: Sequence[Mapping],
     chosen_k: int | None,
+    knee_k: int | None,
     labels: Mapping[str, str],
     number: Callable[[float, int], str] = _default_number,
-    knee_k: int | None = None,
 ) -> Path:
-    """Inertia by k with the chosen k marked. labels: 'k', 'inertia', 'chosen', 'knee'.
+    """Small multiples: one panel per measure of the choice of k, the chosen k marked in each.
 
-    When the analyst set k, the elbow's own pick (knee_k) is marked too, in grey.
-    number(value, digits) formats tick labels in the report's language.
+    panels: dicts with 'title' (the measure), 'note' (how to read it: "higher is better"),
+    'values' (None where not computed), 'digits' (tick labels) and optionally 'threshold'
+    (a dotted reference line, e.g. the stability threshold). The inertia panel (the first)
+    also marks the elbow's knee. labels: 'k' (axis title), 'chosen', 'knee' (legend entries).
     """
+    n = len(panels)
+    columns = 3 if n > 2 else max(n, 1)
+    rows = -(-n // columns)
+    width, height = 170, 10 + 46 * rows
+    bottom = (14 if n % columns == 0 else 9) / height  # room for the legend below when no slot is free
     with mpl.rc_context(_STYLE):
-        fig = _figure(82, 62, layout="constrained")  # room for long tick labels (35,000)
-        ax = fig.add_subplot()
-        ax.plot(ks, inertia, color=NEUTRAL, marker="o", markersize=3.5, linewidth=1.4)
-        if knee_k is not None and knee_k != chosen_k and knee_k in ks:
-            value = inertia[list(ks).index(knee_k)]
-            ax.plot([knee_k], [value], marker="o", markersize=7, markerfacecolor="white", color=MUTED, zorder=3)
-            ax.annotate(
-                labels["knee"], (knee_k, value), xytext=(8, 10), textcoords="offset points", color=MUTED, fontsize=7
+        fig = _figure(width, height)
+        grid = fig.add_gridspec(
+            rows, columns, left=0.07, right=0.99, top=1 - 9 / height, bottom=bottom, hspace=0.78, wspace=0.42
+        )
+        ks = list(ks)
+        for i, panel in enumerate(panels):
+            ax = fig.add_subplot(grid[i // columns, i % columns])
+            values = np.array([np.nan if v is None else float(v) for v in panel["values"]], dtype=float)
+            digits = int(panel.get("digits", 2))
+            ax.plot(ks, values, color=NEUTRAL, marker="o", markersize=2.8, linewidth=1.2, zorder=2)
+            if panel.get("threshold") is not None:
+                ax.axhline(panel["threshold"], color=MUTED, linewidth=0.7, linestyle=(0, (1, 1.5)), zorder=1)
+            if i == 0 and knee_k is not None and knee_k != chosen_k and knee_k in ks:
+                value = values[ks.index(knee_k)]
+                ax.plot([knee_k], [value], marker="o", markersize=5.5, markerfacecolor="white", color=MUTED, zorder=3)
+            if chosen_k is not None and chosen_k in ks:
+                ax.axvline(chosen_k, color=ACCENT, linewidth=0.8, linestyle=(0, (3, 2)), zorder=1)
+                value = values[ks.index(chosen_k)]
+                if np.isfinite(value):
+                    ax.plot([chosen_k], [value], marker="o", markersize=5.5, color=ACCENT, zorder=3)
+            ax.text(0, 1.2, panel["title"], transform=ax.transAxes, fontsize=7.2, fontweight="bold", color=INK)
+            ax.text(0, 1.07, panel.get("note", ""), transform=ax.transAxes, fontsize=6.4, color=MUTED)
+            ax.set_xticks(ks)
+            ax.tick_params(axis="both", labelsize=6.3, length=2)
+            ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
+            ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _, d=digits: number(v, d)))
+            ax.grid(axis="y")
+            if i // columns == rows - 1 or i + columns >= n:
+                ax.set_xlabel(labels["k"], fontsize=6.5, labelpad=2)
+        handles = [
+            mpl.lines.Line2D([], [], color=ACCENT, marker="o", markersize=5, linestyle=(0, (3, 2)), linewidth=0.8)
+        ]
+        names = [labels["chosen"]]
+        if knee_k is not None and knee_k != chosen_k:
+            handles.append(
+                mpl.lines.Line2D([], [], color=MUTED, marker="o", markersize=5, markerfacecolor="white", linestyle="")
             )
-        if chosen_k is not None and chosen_k in ks:
-            value = inertia[list(ks).index(chosen_k)]
-            ax.axvline(chosen_k, color=ACCENT, linewidth=0.9, linestyle=(0, (3, 2)))
-            ax.plot([chosen_k], [value], marker="o", markersize=7, color=ACCENT, zorder=3)
-            ax.annotate(
-                labels["chosen"],
-                (chosen_k, value),
-                xytext=(8, 10),
-                textcoords="offset points",
-                color=ACCENT,
-                fontweight="bold",
-                fontsize=7,
-            )
-        ax.set_xlabel(labels["k"])
-        ax.set_ylabel(labels["inertia"])
-        ax.set_xticks(list(ks))
-        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10], integer=True))
-        ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda value, _: number(value, 0)))
-        ax.grid(axis="y")
+            names.append(labels["knee"])
+        if n % columns:  # an empty slot: the legend goes there
+            fig.legend(handles, names, loc="center", bbox_to_anchor=_slot_centre(grid, n, columns), fontsize=7)
+        else:
+            fig.legend(handles, names, loc="lower right", bbox_to_anchor=(0.99, 0.0), ncols=2, fontsize=7)
         return _save(fig, path)
 
 
-def silhouette(
-    path: Path,
-    ks: Sequence[int],
-    scores: Sequence[float | None],
-    chosen_k: int | None,
-    labels: Mapping[str, str],
-    number: Callable[[float, int], str] = _default_number,
-) -> Path:
-    """Silhouette score by k, the chosen k's bar highlighted. labels: 'k', 'silhouette'."""
-    with mpl.rc_context(_STYLE):
-        fig = _figure(82, 62, layout="constrained")  # room for long tick labels (35,000)
-        ax = fig.add_subplot()
-        values = [np.nan if s is None else s for s in scores]
-        colours = [ACCENT if k == chosen_k else "#9DB9D3" for k in ks]
-        ax.bar(list(ks), values, width=0.66, color=colours)
-        ax.axhline(0, color=MUTED, linewidth=0.6)
-        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))  # ticks that 2 digits show
-        ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda value, _: number(value, 2)))
-        ax.set_xlabel(labels["k"])
-        ax.set_ylabel(labels["silhouette"])
-        ax.set_xticks(list(ks))
-        ax.grid(axis="y")
-        return _save(fig, path)
+def _slot_centre(grid, index: int, columns: int) -> tuple[float, float]:
+    """Figure coordinates of the centre of grid slot `index` (for a legend in an empty slot)."""
+    bottom, top, left, right = grid.get_grid_positions(grid.figure)
+    row, column = index // columns, index % columns
+    return ((left[column] + right[column]) / 2, (bottom[row] + top[row]) / 2)
 
 
 def scatter(
@@ -274,6 +312,7 @@ def scatter(
     colours: Mapping[int, str],
     labels: Mapping[str, str],
     legend: Mapping[int, str],
+    size_mm: tuple[float, float] = (82, 62),
 ) -> Path:
     """Customers on a 2-D map coloured by segment, as a PNG at SCATTER_DPI.
 
@@ -283,7 +322,7 @@ def scatter(
     keep = np.isfinite(x) & np.isfinite(y)
     x, y, segment_ids = x[keep], y[keep], segment_ids[keep]
     with mpl.rc_context(_STYLE):
-        fig = _figure(82, 80)
+        fig = _figure(*size_mm)
         ax = fig.add_subplot()
         point_colours = [colours.get(int(s), MUTED) for s in segment_ids]
         size = 4.0 if len(x) <= 2_000 else 2.0
@@ -315,5 +354,35 @@ def scatter(
             ax.spines[side].set_visible(True)
         for spine in ax.spines.values():
             spine.set_color(GRID)
-        fig.subplots_adjust(left=0.06, right=0.98, top=0.98, bottom=0.09 + 0.05 * rows)
+        fig.subplots_adjust(left=0.06, right=0.98, top=0.98, bottom=(7 + 4 * rows) / size_mm[1])
+        return _save(fig, path, dpi=SCATTER_DPI)
+
+
+def locator(
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    segment_ids: np.ndarray,
+    segment_id: int,
+    colour: str,
+    size_mm: tuple[float, float] = (44, 34),
+) -> Path:
+    """A thumbnail of the 2-D map: one segment in its colour, every other customer in grey.
+
+    PNG at SCATTER_DPI, no axes: it only says where the segment sits among the others.
+    """
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y, segment_ids = x[keep], y[keep], segment_ids[keep]
+    mine = segment_ids == segment_id
+    with mpl.rc_context(_STYLE):
+        fig = _figure(*size_mm)
+        ax = fig.add_axes((0.02, 0.02, 0.96, 0.96))
+        size = 2.2 if len(x) <= 2_000 else 1.1
+        ax.scatter(x[~mine], y[~mine], c=OTHERS, s=size, linewidths=0)
+        ax.scatter(x[mine], y[mine], c=colour, s=size * 1.6, linewidths=0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(True)
+            spine.set_color(GRID)
         return _save(fig, path, dpi=SCATTER_DPI)

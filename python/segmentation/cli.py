@@ -48,12 +48,13 @@ def _cmd_score(args: argparse.Namespace) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from .report import render_report
+    from .export import ASSIGNMENTS_FILENAME
+    from .report import HTML_FILENAME, render_report
 
     settings = load_settings()
     lang = args.lang or os.environ.get("REPORT_LANG") or "en"
     pdf = render_report(settings.warehouse, settings.output_dir, lang=lang)
-    log.info("report written: %s", pdf)
+    log.info("report written: %s (beside it: %s, %s)", pdf, HTML_FILENAME, ASSIGNMENTS_FILENAME)
 
 
 def _cmd_exclusive(args: argparse.Namespace) -> None:

@@ -116,7 +116,23 @@ def load_rules(path: Path) -> dict:
             _check_condition(rule.get("when", {}), f"{path}: slots.{slot}.rules[{i}].when")
     for i, rule in enumerate(rules["actions"].get("rules", [])):
         _check_condition(rule.get("when", {}), f"{path}: actions.rules[{i}].when")
+    _check_compare(rules.get("compare", {}), f"{path}: compare")
     return rules
+
+
+def _check_compare(compare: Any, where: str) -> None:
+    """The heatmap's settings: lists of feature names, categories to skip per feature."""
+    if not isinstance(compare, Mapping):
+        raise RulesError(f"{where}: expected a mapping")
+    for key in ("features", "exclude_features"):
+        value = compare.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise RulesError(f"{where}.{key}: expected a list of feature names")
+    skip = compare.get("skip_levels") or {}
+    if not isinstance(skip, Mapping) or not all(isinstance(v, list) for v in skip.values()):
+        raise RulesError(f"{where}.skip_levels: expected feature: [categories]")
+    if not isinstance(compare.get("names_up_to", 6), int):
+        raise RulesError(f"{where}.names_up_to: expected a whole number")
 
 
 def _check_condition(condition: Mapping, where: str) -> None:

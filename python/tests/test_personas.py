@@ -280,6 +280,24 @@ def test_unknown_metric_in_rules_fails_at_load(tmp_path):
         load_rules(path)
 
 
+@pytest.mark.parametrize(
+    "compare, message",
+    [
+        ({"features": "age"}, "compare.features: expected a list"),
+        ({"skip_levels": {"gender": "Male"}}, "compare.skip_levels"),
+        ({"names_up_to": "six"}, "compare.names_up_to"),
+    ],
+)
+def test_a_malformed_compare_section_fails_at_load(tmp_path, compare, message):
+    shutil.copytree(RULES_PATH.parent / "i18n", tmp_path / "i18n")
+    data = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
+    data["compare"] = compare
+    path = tmp_path / "persona_rules.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RulesError, match=message):
+        load_rules(path)
+
+
 def test_unknown_language_names_the_available_ones(rules):
     with pytest.raises(RulesError, match="available: en, fr"):
         personas_for(SEED_LIKE, rules, "de")
