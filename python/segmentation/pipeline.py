@@ -228,9 +228,12 @@ def run_segmentation(settings: Settings) -> str:
                 for w, s in selections.items()
             },
             "selection": {
-                k: v
-                for k, v in asdict(selection).items()
-                if k in ("fit_sample", "silhouette_sample", "stability_sample", "bootstraps")
+                **{
+                    k: v
+                    for k, v in asdict(selection).items()
+                    if k in ("fit_sample", "silhouette_sample", "stability_sample", "bootstraps")
+                },
+                "stability_threshold": selection_settings.stability_threshold,
             },
             "features": feature_names,
             "dropped_features": dropped,
