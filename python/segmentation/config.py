@@ -53,10 +53,10 @@ class Settings:
     # categorical weighting: none, balanced, or auto (fit both, keep the more stable)
     weighting: str = field(default_factory=lambda: os.environ.get("WEIGHTING", "").strip() or "auto")
     # Quadratic or costly methods run on samples of at most this many customers.
-    silhouette_sample: int = 4_000
+    silhouette_sample: int = 3_000
     stability_sample: int = 20_000
     bootstraps: int = 5
-    tsne_sample: int = 2_000
+    tsne_sample: int = 1_500
     selection_sample: int = 100_000
     final_fit_sample: int = 1_000_000
 
