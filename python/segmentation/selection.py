@@ -33,10 +33,14 @@ from sklearn.metrics import (
     davies_bouldin_score,
     silhouette_score,
 )
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
 STABILITY_THRESHOLD = 0.8
+# Below this many rows one thread fits K-Means faster than two (and is immune to the
+# spin-waiting that makes OpenMP crawl when another process holds the other core).
+SINGLE_THREAD_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -163,8 +167,11 @@ def evaluate_k(
     stability_points = sample[sample_rows(sample.shape[0], settings.stability_sample, random_state + 2)]
     ks = tuple(range(settings.k_min, k_max + 1))
     inertia, silhouette, calinski, davies, stability = [], [], [], [], []
+    threads = 1 if sample.shape[0] <= SINGLE_THREAD_ROWS else None
     for k in ks:
-        model = KMeans(n_clusters=k, init="k-means++", n_init=settings.n_init, random_state=random_state).fit(sample)
+        with threadpool_limits(threads):
+            model = KMeans(n_clusters=k, init="k-means++", n_init=settings.n_init, random_state=random_state)
+            model.fit(sample)
         labels = model.labels_
         distinct = len(np.unique(labels))
         inertia.append(float(model.inertia_))
@@ -176,7 +183,8 @@ def evaluate_k(
         )
         calinski.append(float(calinski_harabasz_score(sample, labels)) if distinct > 1 else float("nan"))
         davies.append(float(davies_bouldin_score(sample, labels)) if distinct > 1 else float("nan"))
-        stability.append(bootstrap_stability(stability_points, k, random_state, settings.bootstraps))
+        with threadpool_limits(1 if stability_points.shape[0] <= SINGLE_THREAD_ROWS else None):
+            stability.append(bootstrap_stability(stability_points, k, random_state, settings.bootstraps))
         log.info(
             "k=%2d  inertia=%.4g  silhouette=%.3f  CH=%.0f  DB=%.2f  stability=%.2f",
             k, inertia[-1], silhouette[-1], calinski[-1], davies[-1], stability[-1],
