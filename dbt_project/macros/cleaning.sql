@@ -26,7 +26,17 @@
     NULL when missing or not recognised (the validation model tells the two apart). -#}
 {% macro parse_boolean(column) -%}
     case
-        when {{ category_key(column) }} in ('yes', 'y', 'oui', 'o', 'true', 't', '1', 'vrai') then true
-        when {{ category_key(column) }} in ('no', 'n', 'non', 'false', 'f', '0', 'faux') then false
+        when {{ category_key(column) }} in ('yes', 'y', 'oui', 'o', 'true', 't', '1', '1.0', 'vrai') then true
+        when {{ category_key(column) }} in ('no', 'n', 'non', 'false', 'f', '0', '0.0', 'faux') then false
     end
+{%- endmacro %}
+
+{#- Quoting for SQL generated from data (column names found in the user's file): a name
+    may hold any character, quotes included, and must stay a name or a string. -#}
+{% macro sql_identifier(name) -%}
+    "{{ name | replace('"', '""') }}"
+{%- endmacro %}
+
+{% macro sql_string(value) -%}
+    '{{ value | replace("'", "''") }}'
 {%- endmacro %}

@@ -4,7 +4,10 @@ with
 
 rows_read as (
 
-    select count(*) as rows from {{ source('raw', 'customers') }}
+    -- every record of the file: the parsed rows and those that could not be split into fields
+    select
+        (select count(*) from {{ source('raw', 'customers') }})
+        + (select count(*) from {{ source('raw', 'customers_rejected') }}) as rows
 
 ),
 

@@ -1,14 +1,18 @@
 """Loading the user's export into `raw.customers`: the "EL" before dbt's "T".
 
-The file is checked first (exists, not empty, CSV or Parquet, required columns) so
-that every mistake ends in one clear message, and copied as text so that a bad value
-becomes a quarantined row in dbt rather than a load failure.
+The file is checked first (exists, not empty, really CSV or Parquet, its encoding
+and separator, the required columns) so that every mistake ends in one clear
+message, and copied as text so that a bad value becomes a quarantined row in dbt
+rather than a load failure. A row that cannot even be split into the header's
+fields is kept too, in `raw.customers_rejected`, and quarantined by dbt: no row of
+the file is ever dropped without a trace.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,123 +20,293 @@ from pathlib import Path
 
 import duckdb
 
+from .dialect import CsvDialect, CsvOptions, file_kind, normalise_name, sniff_csv, utf8_copy
 from .errors import UserError
 from .warehouse import quote_identifier, quote_literal
 
 log = logging.getLogger(__name__)
 
-CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
+MAX_LINE_BYTES = 32 << 20  # longer lines are quarantined as malformed rows, not a load failure
+RESERVED_NAMES = ("source_row_number",)
 
 
 @dataclass(frozen=True)
 class LoadSummary:
     source_file: str
     file_format: str
-    rows: int
+    rows: int  # rows loaded into raw.customers
     columns: tuple[str, ...]
     extra_columns: tuple[str, ...]
+    rejected_rows: int = 0  # rows kept in raw.customers_rejected (could not be split into fields)
+    encoding: str = ""
+    separator: str = ""
 
 
-def _reader_sql(path: Path) -> tuple[str, str]:
-    suffix = path.suffix.lower()
-    literal = quote_literal(str(path))
-    if suffix in CSV_SUFFIXES:
-        return "csv", f"read_csv({literal}, all_varchar = true, header = true)"
-    if suffix in PARQUET_SUFFIXES:
-        return "parquet", f"read_parquet({literal})"
-    raise UserError(
-        f"{path} is neither CSV nor Parquet (suffix {path.suffix or 'none'!r}): "
-        "give a .csv or .parquet file, e.g. make all DATA=customers.csv."
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _shown(name: str) -> str:
+    """A column name for a one-line message: line breaks and other control characters escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in name)
+
+
+def match_columns(found: Sequence[str], required: Sequence[str]) -> dict[str, int]:
+    """Position in `found` of each required column, ignoring case, spaces and a BOM."""
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(found):
+        positions.setdefault(normalise_name(name), []).append(position)
+    missing = [column for column in required if normalise_name(column) not in positions]
+    if missing:
+        listed = ", ".join(_shown(name) for name in found)
+        shown = listed if len(listed) <= 300 else listed[:300] + "…"
+        hint = "export a file with these columns (names are matched ignoring case)."
+        if len(found) == 1 and len(found[0]) > 20:
+            hint = (
+                "the header was read as one single column: if the file uses a separator other than "
+                "comma, semicolon, tab or pipe, set CSV_SEP to it (e.g. CSV_SEP=':'); otherwise " + hint
+            )
+        raise UserError(f"the input lacks required column(s) {', '.join(missing)} (found: {shown or 'none'}): {hint}")
+    for column in required:
+        matches = positions[normalise_name(column)]
+        if len(matches) > 1:
+            names = " and ".join(repr(_shown(found[i])) for i in matches)
+            raise UserError(
+                f"the input has several columns for {column} ({names}, matched ignoring case): "
+                "keep only one of them in the export."
+            )
+    return {column: positions[normalise_name(column)][0] for column in required}
+
+
+def _select_list(names: Sequence[str], mapping: dict[str, int]) -> tuple[str, tuple[str, ...]]:
+    """Required columns under their canonical names, then the extra ones (renamed if they clash)."""
+    items = [
+        f"{quote_identifier(names[position])}::varchar as {quote_identifier(column)}"
+        for column, position in mapping.items()
+    ]
+    used = {name.casefold() for name in (*mapping, *RESERVED_NAMES)}
+    extra: list[str] = []
+    for position, name in enumerate(names):
+        if position in mapping.values():
+            continue
+        alias, suffix = name, 2
+        while alias.casefold() in used:
+            alias, suffix = f"{name}_{suffix}", suffix + 1
+        used.add(alias.casefold())
+        extra.append(alias)
+        items.append(f"{quote_identifier(name)}::varchar as {quote_identifier(alias)}")
+    return ", ".join(items), tuple(extra)
+
+
+def _scratch_directory(con: duckdb.DuckDBPyConnection) -> tempfile.TemporaryDirectory:
+    """A temporary directory beside the warehouse (a transcoded copy stays off a small /tmp).
+
+    Its name carries the warehouse's, so that one left by a killed load is removed by the
+    next load of the same warehouse (which holds DuckDB's lock on it: no other load runs).
+    """
+    rows = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    if not rows or not rows[0][0]:
+        return tempfile.TemporaryDirectory(prefix="ingest-")
+    database = Path(rows[0][0])
+    prefix = f".{database.name}.ingest-"
+    for stale in database.parent.glob(prefix + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=database.parent)
+
+
+def _csv_reader_sql(path: Path, dialect: CsvDialect, compressed: bool) -> str:
+    columns = "{" + ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in dialect.header) + "}"
+    return (
+        f"read_csv({quote_literal(str(path))}, auto_detect = false, header = true, skip = {dialect.skip_lines}, "
+        f"columns = {columns}, delim = {quote_literal(dialect.separator)}, quote = '\"', escape = '\"', "
+        f"compression = {quote_literal('gzip' if compressed else 'none')}, "
+        f"max_line_size = {MAX_LINE_BYTES}, "
+        "store_rejects = true, rejects_table = 'customers_load_rejects', rejects_scan = 'customers_load_scans')"
     )
 
 
-def _normalise_header(name: str) -> str:
-    return re.sub(r"\s+", "_", name.replace("\ufeff", "").strip()).casefold()
-
-
-def match_columns(found: Sequence[str], required: Sequence[str]) -> dict[str, str]:
-    """Map each required column to the file's header, ignoring case, spaces and a BOM."""
-    by_key: dict[str, str] = {}
-    for name in found:
-        by_key.setdefault(_normalise_header(name), name)
-    missing = [column for column in required if _normalise_header(column) not in by_key]
-    if missing:
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str], options: CsvOptions | None
+) -> tuple[str, dict[str, int], tuple[str, ...], CsvDialect, int]:
+    """Read the CSV into temp tables; returns (load sql, mapping, extra, dialect, rejected rows)."""
+    dialect = sniff_csv(path, required, options)
+    mapping = match_columns(dialect.source_header, required)
+    select_list, extra = _select_list(dialect.header, mapping)
+    with _scratch_directory(con) as scratch:
+        attempts = [dialect.needs_transcoding, True]  # then once more with one kind of line ending
+        for attempt, transcode in enumerate(attempts):
+            uniform = attempt > 0 or dialect.mixed_newlines
+            readable = utf8_copy(path, dialect, Path(scratch), normalise_newlines=uniform) if transcode else path
+            for table in ("customers_load", "customers_load_rejects", "customers_load_scans"):
+                con.execute(f"drop table if exists {table}")
+            try:
+                # Read outside the transaction: a committed temp table numbers rows 0..n-1 in
+                # file order (DuckDB preserves insertion order), so rowid is the row's position.
+                reader = _csv_reader_sql(readable, dialect, compressed=dialect.compressed and not transcode)
+                con.execute(f"create temp table customers_load as select {select_list} from {reader}")
+                break
+            except duckdb.Error as exc:
+                if attempt == len(attempts) - 1:
+                    raise UserError(
+                        f"cannot read {path} as CSV: {_first_line(exc)}. Check the file's format."
+                    ) from None
+                log.info(
+                    "%s: DuckDB could not read it as is (%s); retrying with uniform line endings",
+                    path.name,
+                    _first_line(exc),
+                )
+    rejected = con.execute(
+        "select line, arg_min(error_type::varchar, byte_position), arg_min(csv_line, byte_position), "
+        "arg_min(error_message, byte_position) from customers_load_rejects group by line order by line"
+    ).fetchall()
+    for line, error_type, text, _ in rejected:
+        if error_type == "UNQUOTED VALUE" and ("\n" in (text or "") or "\r" in (text or "")):
+            raise UserError(
+                f"{path}: the quote opened on line {line} is never closed properly, so the rows after it "
+                'cannot be told apart. Fix the quotes on that line (a quote inside a value is written twice: "").'
+            )
+    loaded = con.execute("select count(*) from customers_load").fetchall()[0][0]
+    if loaded + len(rejected) < dialect.sample_rows:
+        # never a silent loss: Python's csv module saw more rows in the first megabyte alone
         raise UserError(
-            f"the input lacks required column(s) {', '.join(missing)} (found: {', '.join(found) or 'none'}): "
-            "export a file with these columns (names are matched ignoring case)."
+            f"{path}: DuckDB read {loaded + len(rejected):,} rows but the start of the file alone holds "
+            f"{dialect.sample_rows:,}; the file's layout is not understood reliably. Re-export it as a plain "
+            "UTF-8 CSV, or set CSV_SEP / CSV_ENCODING."
         )
-    return {column: by_key[_normalise_header(column)] for column in required}
+    con.execute(
+        "create or replace temp table customers_rejected_load as select "
+        f"{loaded} + row_number() over (order by line) as source_row_number, line as source_line_number, "
+        "csv_line as source_line, lower(error_type::varchar) as load_error, error_message "
+        "from (select line, arg_min(error_type, byte_position) as error_type, arg_min(csv_line, byte_position) "
+        "as csv_line, arg_min(error_message, byte_position) as error_message "
+        "from customers_load_rejects group by line)"
+    )
+    load_sql = (
+        "select rowid + 1 as source_row_number, * exclude (rowid) from "
+        "(select rowid, * from customers_load) order by rowid"
+    )
+    return load_sql, mapping, extra, dialect, len(rejected)
 
 
-def load_raw_file(con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str]) -> LoadSummary:
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str]):
+    literal = quote_literal(str(path))
+    try:
+        described = con.execute(f"describe select * from read_parquet({literal})").fetchall()
+    except duckdb.Error as exc:
+        raise UserError(f"cannot read {path} as PARQUET: {_first_line(exc)}. Check the file's format.") from None
+    found = [row[0] for row in described]
+    mapping = match_columns(found, required)
+    select_list, extra = _select_list(found, mapping)
+    con.execute("drop table if exists customers_rejected_load")
+    con.execute(
+        "create temp table customers_rejected_load (source_row_number bigint, source_line_number bigint, "
+        "source_line varchar, load_error varchar, error_message varchar)"
+    )
+    load_sql = (
+        f"select file_row_number + 1 as source_row_number, {select_list} "
+        f"from read_parquet({literal}, file_row_number = true) order by file_row_number"
+    )
+    return load_sql, mapping, extra, found
+
+
+def _check_path(path: Path) -> None:
+    if str(path).strip() in ("", "."):
+        raise UserError("no input file given: set DATA to the export's path, e.g. make all DATA=customers.csv.")
+    if not path.exists():
+        raise UserError(f"input file {path} does not exist: check the path given in DATA=.")
+    if not path.is_file():
+        raise UserError(f"input {path} is not a file: give the path of a .csv or .parquet file.")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise UserError(f"cannot open the input file {path} ({exc.strerror}): check its permissions.") from None
+    if path.stat().st_size == 0:
+        raise UserError(f"input file {path} is empty (0 bytes): export the customer table again.")
+
+
+def load_raw_file(
+    con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str], options: CsvOptions | None = None
+) -> LoadSummary:
     """Copy the input file, unchanged and as text, into `raw.customers`, in one transaction.
 
     Every column stays text so that a bad value becomes a quarantined row in dbt, not a
     load failure; `source_row_number` keeps the file order for the dedup rule and the
     quarantine report. Nothing in the warehouse changes unless the whole load succeeds.
+    `options` default to the `CSV_SEP` / `CSV_ENCODING` environment variables.
     """
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"input file {path} does not exist: check the path given in DATA=.")
-    if not path.is_file():
-        raise UserError(f"input {path} is not a file: give the path of a .csv or .parquet file.")
-    file_format, reader = _reader_sql(path)
-    if path.stat().st_size == 0:
-        raise UserError(f"input file {path} is empty (0 bytes): export the customer table again.")
-    try:
-        described = con.sql(f"describe select * from {reader}").fetchall()
-    except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise UserError(
-            f"cannot read {path} as {file_format.upper()}: {first_line}. Check the file's format."
-        ) from None
-    found = [row[0] for row in described]
-    mapping = match_columns(found, required)
-    extra = tuple(name for name in found if name not in mapping.values())
-
-    select_list = ", ".join(
-        [f"{quote_identifier(src)}::varchar as {quote_identifier(dst)}" for dst, src in mapping.items()]
-        + [f"{quote_identifier(name)}::varchar as {quote_identifier(name)}" for name in extra]
-    )
+    _check_path(path)
+    file_format = file_kind(path)
     started = time.perf_counter()
-    literal = quote_literal(str(path))
+    encoding = separator = ""
     if file_format == "csv":
-        # Read outside the transaction: a committed temp table numbers rows 0..n-1 in file
-        # order (DuckDB preserves insertion order), so rowid is the row's position.
-        try:
-            con.execute(f"create or replace temp table customers_load as select {select_list} from {reader}")
-        except duckdb.Error as exc:
-            first_line = str(exc).strip().splitlines()[0]
-            raise UserError(f"cannot read {path} as CSV: {first_line}. Check the file's format.") from None
-        load_sql = (
-            "select rowid + 1 as source_row_number, * exclude (rowid) from "
-            "(select rowid, * from customers_load) order by rowid"
-        )
+        options = options if options is not None else CsvOptions.from_environment()
+        load_sql, mapping, extra, dialect, rejected = _stage_csv(con, path, required, options)
+        header = dialect.header
+        encoding, separator = dialect.encoding, dialect.separator
     else:
-        load_sql = (
-            f"select file_row_number + 1 as source_row_number, {select_list} "
-            f"from read_parquet({literal}, file_row_number = true) order by file_row_number"
-        )
-    con.execute("begin transaction")
+        load_sql, mapping, extra, header = _stage_parquet(con, path, required)
+        rejected = 0
     try:
-        con.execute("create schema if not exists raw")
-        con.execute(f"create or replace table raw.customers as {load_sql}")
-        rows = con.sql("select count(*) from raw.customers").fetchall()[0][0]
-        if rows == 0:
-            raise UserError(f"input file {path} has a header but no rows: export the customer table again.")
-        con.execute(
-            "create or replace table raw.load_metadata as select "
-            "? as source_file, ? as file_format, ?::bigint as rows, now() as loaded_at, ? as extra_columns",
-            [str(path), file_format, rows, ", ".join(extra)],
-        )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        con.execute("begin transaction")
+        try:
+            con.execute("create schema if not exists raw")
+            con.execute(f"create or replace table raw.customers as {load_sql}")
+            rows = con.execute("select count(*) from raw.customers").fetchall()[0][0]
+            if rows == 0 and rejected == 0:
+                what = "has a header but no rows" if file_format == "csv" else "has no rows"
+                raise UserError(f"input file {path} {what}: export the customer table again.")
+            if rows == 0:
+                line, message = con.execute(
+                    "select source_line_number, error_message from customers_rejected_load "
+                    "order by source_line_number limit 1"
+                ).fetchall()[0]
+                raise UserError(
+                    f"none of the {rejected:,} rows of {path} could be split into the header's "
+                    f"{len(header)} fields (line {line}: {message}): check the separator (CSV_SEP) and the quotes."
+                )
+            con.execute("create or replace table raw.customers_rejected as select * from customers_rejected_load")
+            con.execute(
+                "create or replace table raw.load_metadata as select "
+                "? as source_file, ? as file_format, ?::bigint as rows, now() as loaded_at, ? as extra_columns, "
+                "?::bigint as rows_rejected, ? as encoding, ? as separator",
+                [str(path), file_format, rows, ", ".join(extra), rejected, encoding, separator],
+            )
+            required_at = {position: column for column, position in mapping.items()}
+            extra_names = iter(extra)
+            con.execute(
+                "create or replace table raw.load_columns (column_position integer, column_name varchar, "
+                "loaded_as varchar, required_column varchar)"
+            )
+            con.executemany(
+                "insert into raw.load_columns values (?, ?, ?, ?)",
+                [
+                    (
+                        position + 1,
+                        name,
+                        required_at[position] if position in required_at else next(extra_names),
+                        required_at.get(position),
+                    )
+                    for position, name in enumerate(header)
+                ],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     finally:
-        con.execute("drop table if exists customers_load")
+        for table in ("customers_load", "customers_rejected_load", "customers_load_rejects", "customers_load_scans"):
+            con.execute(f"drop table if exists {table}")
     log.info("loaded %s rows from %s in %.1f s", f"{rows:,}", path, time.perf_counter() - started)
+    if rejected:
+        log.warning(
+            "%s row(s) could not be split into the header's %d fields: kept in raw.customers_rejected, "
+            "quarantined as malformed_row",
+            f"{rejected:,}",
+            len(header),
+        )
     if extra:
         log.info("extra columns kept in raw.customers and ignored: %s", ", ".join(extra))
-    return LoadSummary(str(path), file_format, rows, tuple(mapping), extra)
+    return LoadSummary(str(path), file_format, rows, tuple(mapping), extra, rejected, encoding, separator)

@@ -6,6 +6,12 @@ customers as (
 
 ),
 
+rejected_rows as (
+
+    select * from {{ ref('stg_customers_rejected') }}
+
+),
+
 category_labels as (
 
     select * from {{ ref('category_labels') }}
@@ -43,14 +49,18 @@ validated as (
     select
         *,
         case
+            when coalesce(
+                customer_id, gender_key, ever_married_text, age_text, graduated_text,
+                profession_key, work_experience_text, spending_score_key, family_size_text, var_1_key
+            ) is null then 'empty_row'
             when customer_id is null then 'missing_customer_id'
             when age_text is not null and age is null then 'unparseable_age'
-            when age < {{ var('min_age') }} or age > {{ var('max_age') }} then 'age_out_of_range'
+            when not (age between {{ var('min_age') }} and {{ var('max_age') }}) then 'age_out_of_range'
             when work_experience_text is not null and work_experience is null then 'unparseable_work_experience'
             when work_experience < 0 then 'negative_work_experience'
-            when work_experience > {{ var('max_work_experience') }} then 'work_experience_out_of_range'
+            when not (work_experience <= {{ var('max_work_experience') }}) then 'work_experience_out_of_range'
             when family_size_text is not null and family_size is null then 'unparseable_family_size'
-            when family_size < 1 or family_size > {{ var('max_family_size') }} then 'family_size_out_of_range'
+            when not (family_size between 1 and {{ var('max_family_size') }}) then 'family_size_out_of_range'
             when ever_married_text is not null and ever_married is null then 'unparseable_ever_married'
             when graduated_text is not null and graduated is null then 'unparseable_graduated'
             when gender_key is not null and gender is null then 'unknown_gender'
@@ -61,6 +71,27 @@ validated as (
 
     from labelled
 
+),
+
+malformed as (
+
+    -- records that could not be split into fields: no value to validate, kept as raw text
+    select
+        source_row_number,
+        source_line_number,
+        source_line,
+        'malformed_row' as quarantine_reason
+
+    from rejected_rows
+
+),
+
+final as (
+
+    select * from validated
+    union all by name
+    select * from malformed
+
 )
 
-select * from validated
+select * from final

@@ -21,7 +21,9 @@ final as (
         source_work_experience,
         source_spending_score,
         source_family_size,
-        source_var_1
+        source_var_1,
+        source_line_number,
+        source_line
 
     from validated
     where quarantine_reason is not null

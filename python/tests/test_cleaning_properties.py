@@ -1,0 +1,428 @@
+"""Property-based tests of the cleaning rules: whatever the rows, each ends up exactly once.
+
+dbt compiles the project once (module fixture); every generated export then runs through
+the compiled SQL of every staging, intermediate and mart model, and every dbt data test,
+in an in-memory DuckDB (milliseconds per example instead of a dbt build). The SQL is the
+very SQL `dbt build` runs; only the materialisation wrapper is left out.
+
+A small Python oracle restates the documented rules (quarantine reasons in order,
+deduplication by cleaned ID); the properties are:
+- every input row is kept, merged into a kept customer, or quarantined, exactly once;
+- each quarantined row has the reason the rules give and keeps its values as exported;
+- every dbt test passes on any input (so `make all` never stops on a data test).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import DBT_PROJECT, pipeline_env, run_cli, run_dbt
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.slow
+
+COLUMNS = (
+    "ID",
+    "Gender",
+    "Ever_Married",
+    "Age",
+    "Graduated",
+    "Profession",
+    "Work_Experience",
+    "Spending_Score",
+    "Family_Size",
+    "Var_1",
+)
+MISSING = {"", "na", "n/a", "n.a.", "nan", "null", "none", "-", "?", "#n/a"}
+TRUE = {"yes", "y", "oui", "o", "true", "t", "1", "1.0", "vrai"}
+FALSE = {"no", "n", "non", "false", "f", "0", "0.0", "faux"}
+RE2_SPACE = re.compile(r"[\t\n\f\r ]+")  # RE2's \s, which staging's regexp_replace uses
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    labels: dict[str, dict[str, str]] = defaultdict(dict)
+    with (DBT_PROJECT / "seeds" / "category_labels.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            labels[row["column_name"]][row["source_value"]] = row["label"]
+    return labels
+
+
+LABELS = _labels()
+
+
+# --- the compiled project, run in memory ---------------------------------------------------
+
+
+@dataclass
+class CompiledProject:
+    catalog: str
+    seeds: list[tuple[str, Path, dict[str, str]]]
+    models: list[tuple[str, str]]  # (relation, compiled sql) in dependency order
+    tests: list[tuple[str, str]]  # (name, compiled sql returning failing rows)
+
+    def run(self, rows: list[tuple[str | None, ...]], malformed: list[str]) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        con.execute(f"attach ':memory:' as \"{self.catalog}\"")
+        con.execute(f'use "{self.catalog}"')
+        for schema in ("raw", "reference", "staging", "intermediate", "marts"):
+            con.execute(f"create schema {schema}")
+        for relation, path, types in self.seeds:
+            columns = ", ".join(f'cast("{name}" as {kind}) as "{name}"' for name, kind in types.items())
+            con.execute(f"create table {relation} as select {columns} from read_csv('{path}', all_varchar = true)")
+        con.execute(
+            "create table raw.customers (source_row_number bigint, "
+            + ", ".join(f'"{c}" varchar' for c in COLUMNS)
+            + ")"
+        )
+        if rows:
+            con.executemany(
+                "insert into raw.customers values (" + ", ".join(["?"] * (len(COLUMNS) + 1)) + ")",
+                [(i + 1, *row) for i, row in enumerate(rows)],
+            )
+        con.execute(
+            "create table raw.customers_rejected (source_row_number bigint, source_line_number bigint, "
+            "source_line varchar, load_error varchar, error_message varchar)"
+        )
+        if malformed:
+            con.executemany(
+                "insert into raw.customers_rejected values (?, ?, ?, 'too many columns', 'Expected 10')",
+                [(len(rows) + i + 1, len(rows) + i + 2, line) for i, line in enumerate(malformed)],
+            )
+        con.execute(
+            "create table raw.load_columns as select * from (values "
+            + ", ".join(f"({i + 1}, '{c}', '{c}', '{c}')" for i, c in enumerate(COLUMNS))
+            + ") as t(column_position, column_name, loaded_as, required_column)"
+        )
+        for relation, sql in self.models:
+            con.execute(f"create table {relation} as {sql}")
+        return con
+
+    def failing_tests(self, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        """Every dbt test at once: {test name: failing rows} for those that fail."""
+        counts = " union all ".join(
+            f"select '{name}' as test, (select count(*) from ({sql}) as failures) as failures"
+            for name, sql in self.tests
+        )
+        return dict(con.execute(f"select * from ({counts}) where failures > 0").fetchall())
+
+
+def _dependency_order(nodes: dict[str, dict]) -> list[str]:
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(key: str) -> None:
+        if key in seen or key not in nodes:
+            return
+        seen.add(key)
+        for parent in nodes[key].get("depends_on", {}).get("nodes", []):
+            visit(parent)
+        ordered.append(key)
+
+    for key in sorted(nodes):
+        visit(key)
+    return ordered
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> CompiledProject:
+    workdir = tmp_path_factory.mktemp("compiled")
+    export = workdir / "seed_export.csv"
+    export.write_text(",".join(COLUMNS) + "\n1,Male,Yes,40,Yes,Artist,1,Low,2,Cat_6\n", encoding="utf-8")
+    env = pipeline_env(workdir)
+    loaded = run_cli(env, "ingest", str(export))  # data_quality_columns reads the raw columns at compile time
+    assert loaded.returncode == 0, loaded.stderr
+    compiled = run_dbt(env, "compile", "--exclude", "source:segmentation+")
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    manifest = json.loads((workdir / "dbt_target" / "manifest.json").read_text(encoding="utf-8"))
+    nodes = manifest["nodes"]
+    built = {key for key, node in nodes.items() if node["resource_type"] == "seed"} | {
+        key for key in manifest["sources"] if ".raw." in key
+    }
+    models = []
+    for key in _dependency_order(nodes):
+        node = nodes[key]
+        if node["resource_type"] == "model" and node.get("compiled_code"):
+            models.append((node["relation_name"], node["compiled_code"]))
+            built.add(key)
+    seeds = [
+        (node["relation_name"], DBT_PROJECT / node["original_file_path"], node["config"]["column_types"])
+        for node in nodes.values()
+        if node["resource_type"] == "seed"
+    ]
+    tests = [
+        (node["name"], node["compiled_code"])
+        for node in nodes.values()
+        if node["resource_type"] == "test" and node.get("compiled_code") and set(node["depends_on"]["nodes"]) <= built
+    ]
+    assert len(models) >= 8 and len(tests) >= 40
+    return CompiledProject("warehouse", seeds, models, tests)
+
+
+# --- the oracle: the documented rules, restated in Python ------------------------------------
+
+
+def _trim(text: str) -> str:
+    """DuckDB's trim(): space separators (Unicode category Zs) off both ends, nothing else."""
+    start, end = 0, len(text)
+    while start < end and unicodedata.category(text[start]) == "Zs":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1]) == "Zs":
+        end -= 1
+    return text[start:end]
+
+
+def clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = _trim(RE2_SPACE.sub(" ", value))
+    return None if text.lower() in MISSING else text
+
+
+_numbers = duckdb.connect()
+
+
+def number(value: str | None) -> float | None:
+    text = clean(value)
+    if text is None:
+        return None
+    # DuckDB's own cast decides what a number is; the rules under test are what follows
+    return _numbers.execute("select try_cast(? as double)", [text.replace(",", ".")]).fetchall()[0][0]
+
+
+def boolean(value: str | None) -> bool | None:
+    text = clean(value)
+    key = text.lower() if text is not None else None
+    return True if key in TRUE else False if key in FALSE else None
+
+
+def expected_reason(row: tuple[str | None, ...]) -> str | None:
+    values = dict(zip(COLUMNS, row, strict=True))
+    cleaned = {column: clean(value) for column, value in values.items()}
+    if all(value is None for value in cleaned.values()):
+        return "empty_row"
+    if cleaned["ID"] is None:
+        return "missing_customer_id"
+    age, experience, family = number(values["Age"]), number(values["Work_Experience"]), number(values["Family_Size"])
+    if cleaned["Age"] is not None and age is None:
+        return "unparseable_age"
+    if age is not None and not 16 <= age <= 110:  # NaN is out of range too
+        return "age_out_of_range"
+    if cleaned["Work_Experience"] is not None and experience is None:
+        return "unparseable_work_experience"
+    if experience is not None and experience < 0:
+        return "negative_work_experience"
+    if experience is not None and not experience <= 70:
+        return "work_experience_out_of_range"
+    if cleaned["Family_Size"] is not None and family is None:
+        return "unparseable_family_size"
+    if family is not None and not 1 <= family <= 20:
+        return "family_size_out_of_range"
+    for column, reason in (("Ever_Married", "unparseable_ever_married"), ("Graduated", "unparseable_graduated")):
+        if cleaned[column] is not None and boolean(values[column]) is None:
+            return reason
+    for column in ("Gender", "Profession", "Spending_Score", "Var_1"):
+        key = cleaned[column]
+        if key is not None and key.lower() not in LABELS[column.lower()]:
+            return f"unknown_{column.lower()}"
+    return None
+
+
+# --- generated exports -------------------------------------------------------------------------
+
+HOSTILE = ["<script>alert(1)</script>", "{{ 7*7 }}", '=HYPERLINK("http://x")', "x" * 300, "‮evil", "客户"]
+
+
+def spelled(value: str) -> st.SearchStrategy[str]:
+    """A known spelling with the case and spacing exports give it."""
+    return st.tuples(st.sampled_from(["", " ", "  ", "\t"]), st.booleans(), st.sampled_from(["", " ", "\r"])).map(
+        lambda t: t[0] + (value.upper() if t[1] else value) + t[2]
+    )
+
+
+missing = st.sampled_from([None, "", "NA", "n/a", "N.A.", "null", "None", "-", "?", "#N/A", "  ", "nan"])
+junk = st.one_of(st.sampled_from([*HOSTILE, "abc", "1_000", "0x10", "Infinity", "-nan", "45 ans"]), st.text(max_size=6))
+
+
+def category(column: str) -> st.SearchStrategy[str | None]:
+    return st.one_of(st.sampled_from(sorted(LABELS[column])).flatmap(spelled), missing, junk)
+
+
+yes_no = st.one_of(st.sampled_from(sorted(TRUE | FALSE)).flatmap(spelled), missing, junk)
+
+
+def numeric(low: int, high: int) -> st.SearchStrategy[str | None]:
+    plain = st.integers(low, high).map(str)
+    decimal = st.floats(low, high, allow_nan=False).map(lambda f: f"{f:.1f}")
+    comma = decimal.map(lambda text: text.replace(".", ","))
+    return st.one_of(plain, decimal, comma, missing, junk)
+
+
+IDS = st.sampled_from(["1", "2", " 2 ", "A-7", "=1+2", "<b>9</b>"])
+
+
+def usable(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    """Mostly a valid value, sometimes missing (which is imputed, not quarantined)."""
+    return st.one_of(strategy, strategy, strategy, missing)
+
+
+def in_range(low: int, high: int) -> st.SearchStrategy[str]:
+    decimal = st.floats(low, high, allow_nan=False).map(lambda f: f"{f:.1f}")
+    return st.one_of(st.integers(low, high).map(str), decimal, decimal.map(lambda text: text.replace(".", ",")))
+
+
+def known(column: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(sorted(LABELS[column])).flatmap(spelled)
+
+
+known_yes_no = st.sampled_from(sorted(TRUE | FALSE)).flatmap(spelled)
+
+any_row = st.tuples(
+    st.one_of(IDS, missing, st.text(min_size=1, max_size=4)),
+    category("gender"),
+    yes_no,
+    numeric(0, 130),
+    yes_no,
+    category("profession"),
+    numeric(-3, 80),
+    category("spending_score"),
+    numeric(-1, 25),
+    category("var_1"),
+)
+nearly_valid_row = st.tuples(
+    IDS,
+    usable(known("gender")),
+    usable(known_yes_no),
+    usable(in_range(16, 110)),
+    usable(known_yes_no),
+    usable(known("profession")),
+    usable(in_range(0, 70)),
+    usable(known("spending_score")),
+    usable(in_range(1, 20)),
+    usable(known("var_1")),
+)
+row_strategy = st.one_of(nearly_valid_row, any_row)
+VALID = ("1", "Male", "Yes", "40", "No", "Artist", "1", "Low", "2", "Cat_6")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()
+
+
+def check_every_row_ends_up_exactly_once(project: CompiledProject, rows: list[tuple], malformed: list[str]) -> None:
+    con = project.run(rows, malformed)
+    read = len(rows) + len(malformed)
+
+    # 1. reasons: exactly the rules', one per row; malformed records after the parsed rows
+    reasons = dict(_rows(con, "select source_row_number, quarantine_reason from intermediate.int_customers_validated"))
+    expected = {i + 1: expected_reason(row) for i, row in enumerate(rows)}
+    expected.update({len(rows) + i + 1: "malformed_row" for i in range(len(malformed))})
+    assert reasons == expected
+    for reason in set(expected.values()):
+        event(f"reason {reason}")
+
+    # 2. quarantined rows keep their values exactly as exported
+    kept_as_exported = _rows(
+        con,
+        "select source_row_number, source_id, source_gender, source_ever_married, source_age, source_graduated, "
+        "source_profession, source_work_experience, source_spending_score, source_family_size, source_var_1 "
+        "from marts.customer_quarantine where source_line is null",
+    )
+    for number_, *values in kept_as_exported:
+        assert tuple(values) == rows[number_ - 1]
+
+    # 3. usable rows: merged per cleaned ID, every one counted once
+    usable = Counter(clean(rows[n - 1][0]) for n, reason in expected.items() if reason is None and n <= len(rows))
+    customers = dict(_rows(con, "select customer_id, records_merged from marts.customer_features"))
+    assert customers == dict(usable)
+    quarantined = sum(1 for reason in expected.values() if reason is not None)
+    assert sum(customers.values()) + quarantined == read
+
+    # 4. the report's ledger says the same, and every dbt test passes
+    ledger = dict(_rows(con, "select item, rows from marts.data_quality_summary where section = 'accounting'"))
+    assert ledger == {
+        "rows_read": read,
+        "customers_kept": len(customers),
+        "duplicate_records_merged": sum(customers.values()) - len(customers),
+        "rows_quarantined": quarantined,
+    }
+    assert project.failing_tests(con) == {}
+    con.close()
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    rows=st.lists(row_strategy, max_size=25),
+    malformed=st.lists(st.text(min_size=1, max_size=20), max_size=2),
+)
+@example(rows=[], malformed=[])
+@example(rows=[VALID, VALID, (" 1 ", *VALID[1:])], malformed=[])
+@example(rows=[(None,) * 10, ("", "", "", "", "", "", "", "", "", "")], malformed=["1;2"])
+def test_every_row_ends_up_exactly_once(project: CompiledProject, rows: list[tuple], malformed: list[str]) -> None:
+    check_every_row_ends_up_exactly_once(project, rows, malformed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    variant=st.tuples(
+        *(spelled(value) for value in ("7", "male", "oui", "45", "NON", "lawyer", "2", "high", "3", "cat_4"))
+    )
+)
+def test_spelling_does_not_change_the_outcome(project: CompiledProject, variant: tuple[str, ...]) -> None:
+    con = project.run([variant], [])
+    assert _rows(
+        con,
+        "select gender, is_married, age, has_degree, profession, spending_level, var_1 from marts.customer_features",
+    ) == [("Male", True, 45, False, "Lawyer", 2, "Cat_4")]
+    con.close()
+
+
+NEUTRAL = {  # the documented neutral values of int_customers_imputed
+    "Age": ("age", 40),
+    "Work_Experience": ("work_experience", 0),
+    "Family_Size": ("family_size", 1),
+    "Gender": ("gender", "Female"),
+    "Ever_Married": ("is_married", False),
+    "Graduated": ("has_degree", False),
+    "Profession": ("profession", "Artist"),
+    "Spending_Score": ("spending_score", "Average"),
+    "Var_1": ("var_1", "Cat_1"),
+}
+
+
+@pytest.mark.parametrize("empty", sorted(NEUTRAL))
+def test_an_entirely_empty_column_is_filled_neutrally_and_flagged(project: CompiledProject, empty: str) -> None:
+    position = COLUMNS.index(empty)
+    rows = [tuple(None if i == position else v for i, v in enumerate((str(n), *VALID[1:]))) for n in range(1, 6)]
+    rows[1] = tuple("NA" if i == position else v for i, v in enumerate(rows[1]))
+    con = project.run(rows, [])
+    assert project.failing_tests(con) == {}
+    assert _rows(
+        con, f"select is_empty, is_constant from marts.data_quality_columns where column_name = '{empty}'"
+    ) == [(True, False)]
+    feature, neutral = NEUTRAL[empty]
+    assert _rows(con, f"select distinct {feature} from marts.customer_features") == [(neutral,)]
+    assert _rows(con, "select count(*) from marts.customer_features") == [(5,)]
+    imputed = dict(_rows(con, "select item, rows from marts.data_quality_summary where section = 'imputation'"))
+    assert imputed[empty.lower()] == 5
+    con.close()
+
+
+def test_all_rows_quarantined_leaves_an_empty_mart_and_passing_tests(project: CompiledProject) -> None:
+    rows = [(str(n), "Martian", *VALID[2:]) for n in range(1, 4)]
+    con = project.run(rows, ["garbage"])
+    assert project.failing_tests(con) == {}
+    assert _rows(con, "select count(*) from marts.customer_features") == [(0,)]
+    assert _rows(con, "select item, rows from marts.data_quality_summary where section = 'quarantine' order by 1") == [
+        ("malformed_row", 1),
+        ("unknown_gender", 3),
+    ]
+    con.close()
