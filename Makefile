@@ -12,6 +12,9 @@ DATA        ?= data/raw/customers.csv
 ROWS        ?= 10000
 SEED        ?= 42
 K           ?=
+MAX_QUARANTINE_SHARE ?= 0.20
+CSV_SEP     ?=
+CSV_ENCODING ?=
 REPORT_LANG ?= en
 WAREHOUSE   ?= data/warehouse.duckdb
 MODELS_DIR  ?= data/models
@@ -33,17 +36,21 @@ export DBT_TARGET_PATH := $(abspath $(DBT_TARGET_PATH))
 export DBT_LOG_PATH := $(abspath $(DBT_TARGET_PATH))/logs
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-export K SEED REPORT_LANG
+export K SEED REPORT_LANG MAX_QUARANTINE_SHARE CSV_SEP CSV_ENCODING
+# the input's path goes to recipes as $$DATA (an environment variable), so that no character of a
+# file name (quote, backtick, $$(…)) is ever read by the shell as part of a command
+export DATA
 
 SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all setup check-system data begin ingest mart segment profiles publish report score score-steps bench test lint clean
+.PHONY: help all setup check-system data begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf '\nVariables: DATA=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s\n' '$(DATA)' '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)'
+	@printf '\nVariables: DATA=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s MAX_QUARANTINE_SHARE=%s CSV_SEP=%s CSV_ENCODING=%s\n' \
+	  "$$DATA" '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)' '$(MAX_QUARANTINE_SHARE)' '$(CSV_SEP)' '$(CSV_ENCODING)'
 
 all: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## set up, then build everything and write the PDF report (DATA=file.csv|.parquet)
 	@$(SEGMENTATION) exclusive '$(WAREHOUSE)' -- $(MAKE) --no-print-directory report
@@ -75,15 +82,19 @@ begin: setup ## start a working copy of the warehouse (the published one stays u
 	$(call step,Starting a working copy of $(WAREHOUSE))
 	$(SEGMENTATION) begin '$(WAREHOUSE)'
 
-ingest: begin $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the input file and load it into raw.customers
-	$(call step,Loading $(DATA) into $(WAREHOUSE))
-	$(SEGMENTATION) ingest '$(DATA)'
+ingest: begin $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the input file and load it into raw.customers (CSV_SEP, CSV_ENCODING)
+	$(call step,Loading $$DATA into $(WAREHOUSE))
+	$(SEGMENTATION) ingest "$$DATA"
 
 mart: ingest ## dbt: staging → intermediate → customer_features mart, with tests
 	$(call step,dbt build: staging → intermediate → marts (tests included))
 	$(DBT) build --exclude 'source:segmentation+'
 
-segment: mart ## cluster the mart (k by the elbow method, or K=) and write segments back
+quality: mart ## stop if more than MAX_QUARANTINE_SHARE of the rows were quarantined (probably the wrong file)
+	$(call step,Checking the share of quarantined rows (at most $(MAX_QUARANTINE_SHARE)))
+	$(SEGMENTATION) check-quality
+
+segment: quality ## cluster the mart (k by the elbow method, or K=) and write segments back
 	$(call step,Clustering customers)
 	$(SEGMENTATION) segment
 
@@ -104,9 +115,9 @@ score: setup ## assign segments to new customers (DATA=new.csv) with the latest 
 
 SCORING_DIR := $(dir $(abspath $(WAREHOUSE)))scoring
 score-steps: begin
-	$(call step,Cleaning $(DATA) with the same dbt models into $(SCORING_DIR))
+	$(call step,Cleaning $$DATA with the same dbt models into $(SCORING_DIR))
 	rm -rf '$(SCORING_DIR)' && mkdir -p '$(SCORING_DIR)'
-	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest '$(DATA)'
+	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest "$$DATA"
 	cd dbt_project && SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' DBT_TARGET_PATH='$(SCORING_DIR)/dbt_target' \
 	  DBT_LOG_PATH='$(SCORING_DIR)/dbt_target/logs' $(abspath $(BIN))/dbt build --exclude 'source:segmentation+'
 	$(call step,Scoring with the latest run's saved model (no refit))

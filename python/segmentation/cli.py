@@ -35,6 +35,12 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
         load_raw_file(con, Path(args.input), required)
 
 
+def _cmd_check_quality(args: argparse.Namespace) -> None:
+    from .quality import check_quality
+
+    check_quality(load_settings().warehouse)
+
+
 def _cmd_segment(args: argparse.Namespace) -> None:
     from .pipeline import run_segmentation
 
@@ -92,9 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--truth", help="also write the planted segment of each customer to this file")
     generate.set_defaults(func=_cmd_generate)
 
-    ingest = commands.add_parser("ingest", help="check the input file and load it, as text, into raw.customers")
+    ingest = commands.add_parser(
+        "ingest",
+        help="check the input file and load it, as text, into raw.customers (CSV_SEP, CSV_ENCODING override detection)",
+    )
     ingest.add_argument("input", help="customer export (.csv or .parquet)")
     ingest.set_defaults(func=_cmd_ingest)
+
+    quality = commands.add_parser(
+        "check-quality", help="stop when more than MAX_QUARANTINE_SHARE (default 0.20) of the rows were quarantined"
+    )
+    quality.set_defaults(func=_cmd_check_quality)
 
     segment = commands.add_parser("segment", help="cluster the customer_features mart and write segments back")
     segment.set_defaults(func=_cmd_segment)
@@ -137,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, whatever the data
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; the warehouse keeps its previous complete results.", file=sys.stderr)

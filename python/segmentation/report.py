@@ -126,6 +126,8 @@ class WarehouseData:
     quality: list[dict]
     migration: list[dict] = field(default_factory=list)  # optional: older warehouses lack the table
     label_crosstab: list[dict] = field(default_factory=list)  # optional, likewise
+    quarantine_examples: list[dict] = field(default_factory=list)  # optional: marts.quarantine_examples
+    input_columns: list[dict] = field(default_factory=list)  # optional: marts.data_quality_columns
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> list[dict]:
@@ -190,6 +192,22 @@ def _read(con: duckdb.DuckDBPyConnection) -> WarehouseData:
                 "select previous_segment_id, segment_id, sum(customers) as customers"
                 " from segmentation.segment_migration where run_id = ? group by all",
                 [run["run_id"]],
+            )
+        if {"quarantine_reason", "example_rank", "column_name", "source_value", "rows"} <= _table_columns(
+            con, "marts", "quarantine_examples"
+        ):
+            data.quarantine_examples = _rows(
+                con,
+                "select quarantine_reason, column_name, source_value, rows from marts.quarantine_examples"
+                " order by quarantine_reason, example_rank",
+            )
+        if {"column_name", "is_required", "is_empty", "is_constant"} <= _table_columns(
+            con, "marts", "data_quality_columns"
+        ):
+            data.input_columns = _rows(
+                con,
+                "select column_name, is_required, is_empty, is_constant from marts.data_quality_columns"
+                " order by column_position",
             )
         if {"run_id", "segment_id", "label", "customers"} <= _table_columns(
             con, "segmentation", "segment_label_crosstab"
@@ -285,6 +303,11 @@ def _quality_context(data: WarehouseData, vocab: Mapping, fmt: NumberFormat) -> 
         )
     imputation = sorted(_quality_items(data.quality, "imputation").items(), key=lambda kv: (-kv[1], kv[0]))
     segmented = data.run.get("customers")
+    reason_order = {reason: i for i, (reason, _) in enumerate(quarantine)}
+    examples = sorted(
+        data.quarantine_examples, key=lambda r: reason_order.get(r["quarantine_reason"], len(reason_order))
+    )
+    required = [c for c in data.input_columns if c["is_required"]]
     return {
         "lead": q["lead"],
         "ledger": ledger,
@@ -304,6 +327,25 @@ def _quality_context(data: WarehouseData, vocab: Mapping, fmt: NumberFormat) -> 
         "imputation": [
             {"label": _label(q["columns"], column, "column"), "rows": fmt.number(n), "share": share(n, kept)}
             for column, n in imputation
+        ],
+        # values from the file: plain strings, escaped by the template like every other value
+        "examples": [
+            {
+                "reason": _label(q["reasons"], r["quarantine_reason"], "quarantine reason"),
+                "column": r["column_name"] or "",
+                "value": q["no_value"] if r["source_value"] is None else r["source_value"],
+                "rows": fmt.number(r["rows"]),
+            }
+            for r in examples
+        ],
+        "column_notes": [
+            {"label": q[kind], "columns": ", ".join(name if len(name) <= 60 else name[:59] + "…" for name in names)}
+            for kind, names in (
+                ("empty_columns", [c["column_name"] for c in required if c["is_empty"]]),
+                ("constant_columns", [c["column_name"] for c in required if c["is_constant"]]),
+                ("extra_columns", [c["column_name"] for c in data.input_columns if not c["is_required"]]),
+            )
+            if names
         ],
     }
 
