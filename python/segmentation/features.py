@@ -61,7 +61,7 @@ def balanced_weights(table: pa.Table, columns: tuple[str, ...]) -> dict[str, flo
     for column in columns:
         counts = pc.value_counts(table.column(column)).field("counts").to_numpy().astype(float)
         shares = counts / counts.sum()
-        spread = 2.0 * shares[0] * shares[1] if len(shares) == 2 else 2.0 * (1.0 - float(np.sum(shares ** 2)))
+        spread = 2.0 * shares[0] * shares[1] if len(shares) == 2 else 2.0 * (1.0 - float(np.sum(shares**2)))
         weights[column] = float(np.sqrt(2.0 / spread)) if spread > 0 else 1.0
     return weights
 
