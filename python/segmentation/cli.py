@@ -21,7 +21,13 @@ log = logging.getLogger("segmentation")
 def _cmd_generate(args: argparse.Namespace) -> None:
     from .generate import generate
 
-    generate(Path(args.output), rows=args.rows, seed=args.seed, truth_path=Path(args.truth) if args.truth else None)
+    generate(
+        Path(args.output),
+        rows=args.rows,
+        seed=args.seed,
+        truth_path=Path(args.truth) if args.truth else None,
+        labels=args.labels,
+    )
 
 
 def _cmd_ingest(args: argparse.Namespace) -> None:
@@ -96,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--rows", type=int, default=10_000, help="rows to write (default 10000)")
     generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     generate.add_argument("--truth", help="also write the planted segment of each customer to this file")
+    generate.add_argument(
+        "--labels", action="store_true", help="add a company-style Segmentation column (A-D) from the planted personas"
+    )
     generate.set_defaults(func=_cmd_generate)
 
     ingest = commands.add_parser(

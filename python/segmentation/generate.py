@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 __all__ = ["COLUMNS", "PLANTED_SEGMENTS", "generate", "generate_customers", "write_customers"]
@@ -618,11 +619,31 @@ def write_customers(table: pa.Table, path: Path) -> None:
         raise
 
 
-def generate(path: Path, rows: int, seed: int, truth_path: Path | None = None) -> None:
+LABEL_COLUMN = "Segmentation"
+PLANTED_LETTERS = {"core_professionals": "A", "young_healthcare_singles": "B", "senior_lawyers": "C", "homemakers": "D"}
+
+
+def with_segmentation_labels(export: pa.Table, truth: pa.Table, seed: int) -> pa.Table:
+    """Add a company-style `Segmentation` column (A–D) from the planted personas.
+
+    Like a real CRM's own segmentation it is imperfect: noise customers carry a random
+    letter. It lets the pipeline's comparison with existing labels be tried end to end.
+    """
+    planted = truth.column("planted_segment").take(pc.index_in(export.column("ID"), truth.column("ID")))
+    letters = np.array(list(PLANTED_LETTERS.values()))
+    random_letters = letters[np.random.default_rng(seed + 7).integers(0, len(letters), export.num_rows)]
+    mapped = np.array([PLANTED_LETTERS.get(p, "") for p in planted.to_pylist()], dtype=object)
+    labels = np.where(mapped == "", random_letters, mapped)
+    return export.append_column(LABEL_COLUMN, pa.array(labels.tolist(), pa.string()))
+
+
+def generate(path: Path, rows: int, seed: int, truth_path: Path | None = None, labels: bool = False) -> None:
     """Generate the default export and write it (and, if asked, the planted truth) by suffix."""
     path = Path(path)
     started = time.perf_counter()
     export, truth = generate_customers(rows=rows, seed=seed)
+    if labels:
+        export = with_segmentation_labels(export, truth, seed)
     generated = time.perf_counter()
     write_customers(export, path)
     logger.info(

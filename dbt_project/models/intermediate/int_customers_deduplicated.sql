@@ -38,6 +38,7 @@ merged as (
         arg_min(spending_score, recency_rank) as spending_score,
         arg_min(family_size, recency_rank) as family_size,
         arg_min(var_1, recency_rank) as var_1,
+        arg_min(known_segment, recency_rank) as known_segment,
         arg_min(source_row_number, recency_rank) as source_row_number,
         count(*) as records_merged
 

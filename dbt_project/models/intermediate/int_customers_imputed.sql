@@ -76,6 +76,7 @@ imputed as (
         cast(round(coalesce(customers.family_size, numeric_medians.family_size)) as integer) as family_size,
         coalesce(customers.var_1, (select value from var_1_mode), fallback_labels.var_1) as var_1,
         customers.records_merged,
+        customers.known_segment,
         customers.source_row_number,
 
         -- which values were filled in, for the data-quality report

@@ -20,7 +20,8 @@ final as (
         spending_level,
         family_size,
         var_1,
-        records_merged
+        records_merged,
+        known_segment
 
     from customers
 

@@ -1,3 +1,14 @@
+{#- The optional column of existing segments (var label_column), found ignoring case;
+    NULL for every row when the export has none. -#}
+{%- set label = namespace(column=none) -%}
+{%- if execute -%}
+    {%- for column in adapter.get_columns_in_relation(source('raw', 'customers')) -%}
+        {%- if column.name | lower == var('label_column') | lower -%}
+            {%- set label.column = column.name -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endif -%}
+
 with
 
 source as (
@@ -31,6 +42,10 @@ renamed as (
         {{ clean_text('"Age"') }} as age_text,
         {{ clean_text('"Work_Experience"') }} as work_experience_text,
         {{ clean_text('"Family_Size"') }} as family_size_text,
+
+        -- an existing segmentation, if the export carries one (never a clustering feature)
+        {% if label.column %}{{ clean_text(adapter.quote(label.column)) }}{% else %}null::varchar{% endif %}
+            as known_segment,
 
         -- the row exactly as exported, kept for the quarantine report
         "ID" as source_id,
