@@ -27,22 +27,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, pipeline_env
 
+from segmentation.generate import COLUMNS as RAW_COLUMNS
 from segmentation.generate import generate
 
 pytestmark = pytest.mark.slow
 
-COLUMNS = [
-    "ID",
-    "Gender",
-    "Ever_Married",
-    "Age",
-    "Graduated",
-    "Profession",
-    "Work_Experience",
-    "Spending_Score",
-    "Family_Size",
-    "Var_1",
-]
+COLUMNS = list(RAW_COLUMNS)
 GOOD = ["1", "Male", "Yes", "40", "Yes", "Artist", "1", "Low", "2", "Cat_6"]
 HEADER = ",".join(COLUMNS)
 # fast settings for the clustering step (read from the environment, see config.py)

@@ -28,20 +28,11 @@ from conftest import DBT_PROJECT, pipeline_env, run_cli, run_dbt
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from segmentation.generate import COLUMNS as RAW_COLUMNS
+
 pytestmark = pytest.mark.slow
 
-COLUMNS = (
-    "ID",
-    "Gender",
-    "Ever_Married",
-    "Age",
-    "Graduated",
-    "Profession",
-    "Work_Experience",
-    "Spending_Score",
-    "Family_Size",
-    "Var_1",
-)
+COLUMNS = RAW_COLUMNS
 MISSING = {"", "na", "n/a", "n.a.", "nan", "null", "none", "-", "?", "#n/a"}
 TRUE = {"yes", "y", "oui", "o", "true", "t", "1", "1.0", "vrai"}
 FALSE = {"no", "n", "non", "false", "f", "0", "0.0", "faux"}

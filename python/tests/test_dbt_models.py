@@ -13,22 +13,12 @@ import pytest
 from conftest import pipeline_env, run_cli, run_dbt
 
 from segmentation.errors import UserError
+from segmentation.generate import COLUMNS as RAW_COLUMNS
 from segmentation.quality import check_quality, max_quarantine_share_from_environment, parse_share
 
 pytestmark = pytest.mark.slow
 
-HEADER = [
-    "ID",
-    "Gender",
-    "Ever_Married",
-    "Age",
-    "Graduated",
-    "Profession",
-    "Work_Experience",
-    "Spending_Score",
-    "Family_Size",
-    "Var_1",
-]
+HEADER = list(RAW_COLUMNS)
 ROWS = [
     # ordinary customers
     ["1", "Male", "Yes", "47", "Yes", "Engineer", "3.0", "Average", "3.0", "Cat_6"],

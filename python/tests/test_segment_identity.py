@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT
 from test_end_to_end import make
 
+from segmentation.generate import COLUMNS as RAW_COLUMNS
 from segmentation.generate import generate_customers, write_customers
 
 pytestmark = pytest.mark.slow
@@ -88,23 +89,7 @@ def test_appending_five_percent_keeps_segment_ids_and_personas(trained: Path) ->
     names_before = persona_names(warehouse)
     original = pacsv.read_csv(
         trained / "customers.csv",
-        convert_options=pacsv.ConvertOptions(
-            column_types={
-                c: pa.string()
-                for c in [
-                    "ID",
-                    "Gender",
-                    "Ever_Married",
-                    "Age",
-                    "Graduated",
-                    "Profession",
-                    "Work_Experience",
-                    "Spending_Score",
-                    "Family_Size",
-                    "Var_1",
-                ]
-            }
-        ),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in RAW_COLUMNS}),
     )
     extra, _ = generate_customers(rows=200, seed=13)  # 5 % more rows, new customers
     extra = extra.set_column(0, "ID", pc.binary_join_element_wise("N", extra.column("ID"), ""))
