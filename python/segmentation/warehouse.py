@@ -7,7 +7,7 @@ arrays out) and so that lock handling, quoting and transactions live in one plac
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,7 +129,3 @@ def previous_run(con: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[int, 
         centres.setdefault(int(segment_id), {})[feature] = float(value)
     largest = con.sql(f"select coalesce(max(segment_id), 0) from {RESULTS_SCHEMA}.segment_centroids").fetchall()[0][0]
     return str(run), centres, int(largest)
-
-
-def fetch_table(con: duckdb.DuckDBPyConnection, sql: str, parameters: Sequence[object] = ()) -> pa.Table:
-    return con.execute(sql, list(parameters)).to_arrow_table()
