@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, pipeline_env, run_cli
+from conftest import ROOT, persona_names, pipeline_env, run_cli
 from pypdf import PdfReader
 
 from segmentation.generate import generate
@@ -116,7 +116,6 @@ def test_saved_model_reproduces_the_assignments(pipeline: Path) -> None:
 
 
 def test_pdf_names_every_persona(pipeline: Path) -> None:
-    from segmentation.personas import build_personas, load_rules
 
     pdf = pipeline / "output" / "segment_report.pdf"
     reader = PdfReader(pdf)
@@ -124,20 +123,10 @@ def test_pdf_names_every_persona(pipeline: Path) -> None:
     assert len(reader.pages) >= segments + 4  # cover, summary, personas, methodology, data quality
     text = " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
 
-    def rows(sql: str) -> list[dict]:
-        with duckdb.connect(str(pipeline / "warehouse.duckdb"), read_only=True) as con:
-            relation = con.sql(sql)
-            return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
-
-    personas = build_personas(
-        rows("select * from marts.segment_profiles order by segment_id"),
-        rows("select * from marts.segment_traits"),
-        rows("select * from marts.segment_profession_mix"),
-        load_rules(ROOT / "reports" / "persona_rules.yml"),
-    )
-    assert len({p.name for p in personas}) == segments
-    for persona in personas:
-        assert " ".join(persona.name.split()) in text
+    names = persona_names(pipeline / "warehouse.duckdb")
+    assert len(set(names.values())) == segments
+    for name in names.values():
+        assert " ".join(name.split()) in text
     assert f"{ROWS:,}" in text
 
 

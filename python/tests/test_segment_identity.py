@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
-from conftest import ROOT
+from conftest import persona_names
 from test_end_to_end import make
 
 from segmentation.generate import COLUMNS as RAW_COLUMNS
@@ -22,23 +22,6 @@ pytestmark = pytest.mark.slow
 def query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.sql(sql).fetchall()
-
-
-def persona_names(warehouse: Path) -> dict[int, str]:
-    from segmentation.personas import build_personas, load_rules
-
-    def rows(sql: str) -> list[dict]:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            relation = con.sql(sql)
-            return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
-
-    personas = build_personas(
-        rows("select * from marts.segment_profiles order by segment_id"),
-        rows("select * from marts.segment_traits"),
-        rows("select * from marts.segment_profession_mix"),
-        load_rules(ROOT / "reports" / "persona_rules.yml"),
-    )
-    return {p.segment_id: p.name for p in personas}
 
 
 @pytest.fixture(scope="module")
