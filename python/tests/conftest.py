@@ -35,6 +35,18 @@ def pipeline_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def make_command(workdir: Path, *targets: str, **variables: str) -> list[str]:
+    """A `make` call whose warehouse, models, outputs and dbt artefacts all live under `workdir`."""
+    settings = {
+        "WAREHOUSE": str(workdir / "warehouse.duckdb"),
+        "MODELS_DIR": str(workdir / "models"),
+        "OUTPUT_DIR": str(workdir / "output"),
+        "DBT_TARGET_PATH": str(workdir / "dbt_target"),
+        **variables,
+    }
+    return ["make", "--no-print-directory", *targets, *(f"{key}={value}" for key, value in settings.items())]
+
+
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "segmentation", *args], env=env, cwd=ROOT, capture_output=True, text=True

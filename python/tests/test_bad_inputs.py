@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, pipeline_env
+from conftest import ROOT, make_command, pipeline_env
 
 from segmentation.generate import COLUMNS as RAW_COLUMNS
 from segmentation.generate import generate
@@ -42,15 +42,8 @@ HAS_QUALITY_STEP = "check-quality" in (ROOT / "Makefile").read_text(encoding="ut
 
 def make_all(workdir: Path, data: Path, **env: str) -> subprocess.CompletedProcess:
     """`make all` as a user runs it, every path under `workdir`."""
-    variables = {
-        "DATA": str(data),
-        "WAREHOUSE": str(workdir / "warehouse.duckdb"),
-        "MODELS_DIR": str(workdir / "models"),
-        "OUTPUT_DIR": str(workdir / "output"),
-        "DBT_TARGET_PATH": str(workdir / "dbt_target"),
-    }
     return subprocess.run(
-        ["make", "--no-print-directory", "all", *(f"{key}={value}" for key, value in variables.items())],
+        make_command(workdir, "all", DATA=str(data)),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, persona_names, pipeline_env, run_cli
+from conftest import ROOT, make_command, persona_names, pipeline_env, run_cli
 from pypdf import PdfReader
 
 from segmentation.generate import generate
@@ -21,15 +21,8 @@ ROWS = 3000
 
 
 def make(workdir: Path, *targets: str, **variables: str) -> subprocess.CompletedProcess:
-    settings = {
-        "WAREHOUSE": str(workdir / "warehouse.duckdb"),
-        "MODELS_DIR": str(workdir / "models"),
-        "OUTPUT_DIR": str(workdir / "output"),
-        "DBT_TARGET_PATH": str(workdir / "dbt_target"),
-        **variables,
-    }
     return subprocess.run(
-        ["make", "--no-print-directory", *targets, *(f"{key}={value}" for key, value in settings.items())],
+        make_command(workdir, *targets, **variables),
         cwd=ROOT,
         capture_output=True,
         text=True,

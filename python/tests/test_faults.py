@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, pipeline_env
+from conftest import ROOT, make_command, pipeline_env
 from pypdf import PdfReader
 
 from segmentation.generate import generate
@@ -35,17 +35,6 @@ FAST = {"K": "3", "K_MAX": "3", "WEIGHTING": "none"}
 STEP_TIMEOUT = 240
 
 
-def make_command(workdir: Path, data: Path) -> list[str]:
-    variables = {
-        "DATA": str(data),
-        "WAREHOUSE": str(workdir / "warehouse.duckdb"),
-        "MODELS_DIR": str(workdir / "models"),
-        "OUTPUT_DIR": str(workdir / "output"),
-        "DBT_TARGET_PATH": str(workdir / "dbt_target"),
-    }
-    return ["make", "--no-print-directory", "all", *(f"{key}={value}" for key, value in variables.items())]
-
-
 class Run:
     """`make all` in its own process group, its output read line by line as it comes."""
 
@@ -54,7 +43,7 @@ class Run:
         self.started = time.monotonic()
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
-            make_command(workdir, data),
+            make_command(workdir, "all", DATA=str(data)),
             cwd=ROOT,
             env=pipeline_env(workdir, **FAST),
             stdout=subprocess.PIPE,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, pipeline_env
+from conftest import ROOT, make_command, pipeline_env
 from pypdf import PdfReader
 
 from segmentation.generate import generate
@@ -131,15 +131,8 @@ def hostile(bait: Bait, tmp_path_factory: pytest.TempPathFactory) -> Hostile:
     with data.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows(out)
 
-    variables = {
-        "DATA": str(data),
-        "WAREHOUSE": str(workdir / "warehouse.duckdb"),
-        "MODELS_DIR": str(workdir / "models"),
-        "OUTPUT_DIR": str(workdir / "output"),
-        "DBT_TARGET_PATH": str(workdir / "dbt_target"),
-    }
     result = subprocess.run(
-        ["make", "--no-print-directory", "all", *(f"{key}={value}" for key, value in variables.items())],
+        make_command(workdir, "all", DATA=str(data)),
         cwd=ROOT,
         capture_output=True,
         text=True,
