@@ -32,7 +32,7 @@ from .contract import FeatureContract, load_contract
 from .errors import UserError
 from .features import WEIGHTINGS, centres_to_units, drop_constant_features, prepare_features, units_to_encoded
 from .projection import project
-from .selection import SelectionResult, SelectionSettings, evaluate_k
+from .selection import SelectionResult, SelectionSettings, evaluate_encodings
 from .warehouse import RESULTS_SCHEMA, connect, previous_run, read_features, write_results
 
 log = logging.getLogger(__name__)
@@ -169,16 +169,21 @@ def run_segmentation(settings: Settings) -> str:
             stability_sample=settings.stability_sample,
             bootstraps=settings.bootstraps,
         )
-        encodings, selections = {}, {}
+        encodings = {}
         for weighting in weightings:
             with stage(f"preparing features (categorical weighting: {weighting})", timings, "features"):
                 encodings[weighting] = prepare_features(table, contract, settings.random_state, weighting)
-            with stage(
-                f"choosing k among {settings.k_min}…{settings.k_max} ({weighting} weighting)", timings, "k_selection"
-            ):
-                selections[weighting] = evaluate_k(
-                    encodings[weighting][1], selection_settings, settings.random_state, requested_k=settings.k
-                )
+        with stage(
+            f"choosing k among {settings.k_min}…{settings.k_max} ({', '.join(weightings)} weighting)",
+            timings,
+            "k_selection",
+        ):
+            selections = evaluate_encodings(
+                {weighting: matrix for weighting, (_, matrix) in encodings.items()},
+                selection_settings,
+                settings.random_state,
+                requested_k=settings.k,
+            )
         weighting = pick_weighting(selections)
         preprocessor, matrix = encodings.pop(weighting)
         encodings.clear()  # free the other encoding's matrix before the final fit
