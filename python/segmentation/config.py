@@ -56,7 +56,7 @@ class Settings:
     silhouette_sample: int = 3_000
     stability_sample: int = 20_000
     bootstraps: int = 5
-    tsne_sample: int = 1_200
+    tsne_sample: int = 1_000
     selection_sample: int = 100_000
     final_fit_sample: int = 1_000_000
 
