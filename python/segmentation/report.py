@@ -22,6 +22,7 @@ import mimetypes
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -1071,11 +1072,19 @@ def render_report(warehouse: Path, output_dir: Path, lang: str = "en", templates
     chart_paths = _draw_charts(data, personas, colours, vocab, fmt, charts_dir)
     logger.info("drew %d charts in %s", len(chart_paths), charts_dir)
 
-    file_urls = {key: path.resolve().as_uri() for key, path in chart_paths.items()}
-    html = render_html(build_context(data, personas, file_urls, vocab, lang, rules), templates_dir)
-    pdf_path = output_dir / REPORT_FILENAME
-    pages = write_pdf(html, reports_dir, [reports_dir / "static", charts_dir], pdf_path)
-    logger.info("wrote %s (%d pages) in %.1f s", pdf_path, pages, time.perf_counter() - started)
+    # The CRM export is DuckDB's work (it releases the GIL): it runs beside the PDF layout.
+    csv_path = output_dir / ASSIGNMENTS_FILENAME
+    with ThreadPoolExecutor(max_workers=1) as background:
+        export = background.submit(
+            write_assignments, Path(warehouse), csv_path, {p.segment_id: p.name for p in personas}
+        )
+        file_urls = {key: path.resolve().as_uri() for key, path in chart_paths.items()}
+        html = render_html(build_context(data, personas, file_urls, vocab, lang, rules), templates_dir)
+        pdf_path = output_dir / REPORT_FILENAME
+        pages = write_pdf(html, reports_dir, [reports_dir / "static", charts_dir], pdf_path)
+        logger.info("wrote %s (%d pages) in %.1f s", pdf_path, pages, time.perf_counter() - started)
+        rows = export.result()
+    logger.info("wrote %s (%s customers)", csv_path, f"{rows:,}")
 
     embedded = {key: data_url(path) for key, path in chart_paths.items()}
     companion = render_html(
@@ -1087,8 +1096,4 @@ def render_report(warehouse: Path, output_dir: Path, lang: str = "en", templates
     html_path = output_dir / HTML_FILENAME
     _write_atomically(html_path, lambda tmp: tmp.write_text(companion, encoding="utf-8"))
     logger.info("wrote %s (self-contained, %.1f MB)", html_path, html_path.stat().st_size / 1e6)
-
-    csv_path = output_dir / ASSIGNMENTS_FILENAME
-    rows = write_assignments(Path(warehouse), csv_path, {p.segment_id: p.name for p in personas})
-    logger.info("wrote %s (%s customers)", csv_path, f"{rows:,}")
     return pdf_path
