@@ -24,6 +24,7 @@ DBT_TARGET_PATH ?= $(CURDIR)/dbt_project/target
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-checked
 DEFAULT_DATA := data/raw/customers.csv
 
 export PYTHONPATH := $(CURDIR)/python
@@ -36,6 +37,8 @@ export DBT_TARGET_PATH := $(abspath $(DBT_TARGET_PATH))
 export DBT_LOG_PATH := $(abspath $(DBT_TARGET_PATH))/logs
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+# dbt.log at info (statuses, errors); the SQL that ran is in target/run and target/compiled
+export DBT_LOG_LEVEL_FILE ?= info
 export K SEED REPORT_LANG MAX_QUARANTINE_SHARE CSV_SEP CSV_ENCODING
 # the input's path goes to recipes as $$DATA (an environment variable), so that no character of a
 # file name (quote, backtick, $$(…)) is ever read by the shell as part of a command
@@ -57,7 +60,7 @@ all: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## set up, th
 	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
 	@printf 'Also: %s/segment_report.html (self-contained), %s/segment_assignments.csv (CRM export)\n' '$(OUTPUT_DIR)' '$(OUTPUT_DIR)'
 
-setup: $(STAMP) check-system ## create .venv from the pinned requirements and check system libraries
+setup: $(STAMP) $(SYSTEM_STAMP) ## create .venv from the pinned requirements and check system libraries
 
 $(STAMP): requirements.txt
 	$(call step,Creating the virtual environment .venv from requirements.txt)
@@ -71,6 +74,12 @@ check-system: $(STAMP) ## check that WeasyPrint finds the Pango library
 	@$(BIN)/python -c 'import weasyprint' 2>/dev/null || { \
 	  echo "error: WeasyPrint cannot load the Pango library. Install it, e.g. on Debian/Ubuntu:"; \
 	  echo "  sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"; exit 1; }
+
+# checked once per environment (importing WeasyPrint costs half a second); the report
+# step repeats the check, with the same advice, if the library goes missing later
+$(SYSTEM_STAMP): $(STAMP)
+	@$(MAKE) --no-print-directory check-system
+	@touch $@
 
 data: $(DEFAULT_DATA) ## generate the default sample data (ROWS, SEED) if absent
 
@@ -100,7 +109,7 @@ segment: quality ## cluster the mart (k by the elbow method, or K=) and write se
 
 profiles: segment ## dbt: customer_segments and segment profiles, with tests
 	$(call step,dbt build: segment profiles)
-	$(DBT) build --select 'source:segmentation+'
+	$(DBT) build --select 'source:segmentation+' --no-write-json  # the manifest from `mart` stays the one Python reads
 
 publish: profiles ## swap the finished working copy in as the warehouse (atomic)
 	$(call step,Publishing $(WAREHOUSE))

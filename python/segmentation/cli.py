@@ -59,9 +59,19 @@ def _cmd_score(args: argparse.Namespace) -> None:
     score_customers(load_settings(), Path(args.features_warehouse).resolve(), Path(args.manifest).resolve())
 
 
+PANGO_ADVICE = (
+    "WeasyPrint cannot load the Pango library, which it needs to lay out the PDF. Install it, e.g. on "
+    "Debian/Ubuntu: sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
+)
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from .export import ASSIGNMENTS_FILENAME
-    from .report import HTML_FILENAME, render_report
+
+    try:
+        from .report import HTML_FILENAME, render_report
+    except OSError as error:  # cffi's dlopen of libpango/libgobject failed
+        raise UserError(f"{PANGO_ADVICE} ({error})") from None
 
     settings = load_settings()
     lang = args.lang or os.environ.get("REPORT_LANG") or "en"
