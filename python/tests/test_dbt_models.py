@@ -6,6 +6,7 @@ One real `dbt build` (module fixture) on a real DuckDB file, then assertions on 
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -205,3 +206,14 @@ def test_cli_quality_check_prints_one_error_line(built: Path) -> None:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "more than the 30 % allowed" in errors[0]
     assert run_cli(pipeline_env(built.parent, MAX_QUARANTINE_SHARE="60%"), "check-quality").returncode == 0
+
+
+def test_mart_constraints_are_enforced_by_the_warehouse(built: Path, tmp_path: Path) -> None:
+    """The marts' ranges and required values are enforced contract constraints: a value
+    outside them fails the model's own build, before anyone downstream can read it."""
+    shutil.copy(built, tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("update intermediate.int_customers_imputed set age = 300 where customer_id = '1'")
+    result = run_dbt(pipeline_env(tmp_path), "run", "--select", "customer_features")
+    assert result.returncode != 0
+    assert "CHECK constraint failed" in result.stdout and "customer_features" in result.stdout, result.stdout[-2000:]
