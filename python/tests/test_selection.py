@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from segmentation.selection import SelectionSettings, bootstrap_stability, choose_k, evaluate_k, find_knee, sample_rows
+from segmentation.selection import (
+    SelectionSettings,
+    bootstrap_stability,
+    choose_k,
+    evaluate_k,
+    find_knee,
+    sample_rows,
+    silhouette_from_distances,
+)
 
 
 def test_knee_of_a_sharp_elbow() -> None:
@@ -67,3 +75,17 @@ def test_choice_rule(knee: int, stability: tuple, requested: int | None, expecte
     ks = (2, 3, 4, 5)
     silhouette = (0.3, 0.2, 0.25, 0.1)
     assert choose_k(ks, knee, silhouette, stability, 0.8, requested) == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_silhouette_from_distances_matches_scikit_learn(seed: int) -> None:
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(400, 6)).astype(np.float32)
+    labels = rng.integers(0, 5, size=400)
+    labels[0] = 9  # a cluster of one point scores 0, as in scikit-learn
+    distances = pairwise_distances(points)
+    expected = silhouette_score(distances, labels, metric="precomputed")
+    assert silhouette_from_distances(distances, labels) == pytest.approx(expected, abs=1e-5)
+    assert np.isnan(silhouette_from_distances(distances, np.zeros(400, dtype=int)))
