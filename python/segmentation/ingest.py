@@ -205,7 +205,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, required: Sequenc
     )
     load_sql = (
         f"select file_row_number + 1 as source_row_number, {select_list} "
-        f"from read_parquet({literal}, file_row_number = true) order by file_row_number"
+        f"from read_parquet({literal}, file_row_number = true)"  # rows carry their number: no sort needed
     )
     return load_sql, mapping, extra, found
 

@@ -7,6 +7,7 @@ arrays out) and so that lock handling, quoting and transactions live in one plac
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,17 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
                 "wait for that run to finish, or stop it, then run again."
             ) from None
         raise UserError(f"cannot open the warehouse {path}: {exc}") from None
+    if not read_only:
+        # the same cap as dbt's (profiles.yml): beyond it DuckDB spills to disk, so a
+        # bigger input costs time, not memory
+        limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip() or "4GB"
+        try:
+            con.execute(f"set memory_limit = {quote_literal(limit)}")
+        except duckdb.Error:
+            con.close()
+            raise UserError(
+                f"DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB understands: use e.g. 4GB."
+            ) from None
     try:
         yield con
     finally:
