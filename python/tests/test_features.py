@@ -104,3 +104,25 @@ def test_missing_values_are_refused_with_a_clear_message() -> None:
     table = _table().set_column(1, "age", pa.array([None] * 400, pa.int64()))
     with pytest.raises(UserError, match="age has 400 missing values"):
         prepare_features(table, CONTRACT, random_state=0)
+
+
+@pytest.mark.parametrize("weighting", ["none", "balanced"])
+def test_arrow_transform_equals_the_column_transformer(weighting: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Arrow-native encoding is scikit-learn's, value for value, unseen levels and NULLs included."""
+    from segmentation.features import _to_frame
+
+    monkeypatch.setattr("segmentation.features.CHUNK_ROWS", 97)  # several chunks, a ragged last one
+    preprocessor, matrix = prepare_features(_table(1000), CONTRACT, random_state=0, weighting=weighting)
+    assert np.array_equal(matrix, preprocessor.transform(_to_frame(_table(1000), CONTRACT)).astype(np.float32))
+    rng = np.random.default_rng(5)
+    new = pa.table(
+        {
+            "customer_id": [str(i) for i in range(300)],
+            "age": rng.integers(18, 90, 300),
+            "level": rng.integers(0, 3, 300),
+            "job": pa.array([["Artist", "Astronaut", None][i % 3] for i in range(300)]),  # unseen level, missing
+            "flag": pa.array([[True, False, None][i % 3] for i in range(300)]),
+        }
+    )
+    expected = preprocessor.transform(_to_frame(new, CONTRACT)).astype(np.float32)
+    assert np.array_equal(transform(preprocessor, new, CONTRACT), expected)
