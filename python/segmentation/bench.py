@@ -12,8 +12,8 @@ ratio. Agreement with the planted segments (adjusted Rand index) is printed per 
 and at 10 thousand also over a few other draws of the generator (``--draws``), since
 one draw of that size is noisy. At 10 thousand rows `make all` itself is timed too, on
 the default data: that is the command its budget is about. A last table sets the
-clustering step's peak memory against its feature matrices, the one part that must
-grow with the rows.
+clustering step's peak memory against its feature matrix, the one part that must grow
+with the rows.
 """
 
 from __future__ import annotations
@@ -284,27 +284,29 @@ def quality_lines(results: list[SizeResult], draws: list[float]) -> list[str]:
 
 
 def memory_lines(results: list[SizeResult]) -> list[str]:
-    """Where each size's memory goes: the clustering step against its feature matrices.
+    """Where each size's memory goes: the clustering step against its feature matrix.
 
     The feature matrix (kept customers × encoded columns, float32) is the one thing that
-    must grow with the rows; while k is chosen both candidate encodings exist. DuckDB's
-    steps are capped (DUCKDB_MEMORY_LIMIT, 4 GB by default) and spill beyond it.
+    must grow with the rows (the candidate encodings are compared on the selection
+    sample only). DuckDB's steps (ingest, dbt) are capped by DUCKDB_MEMORY_LIMIT (4 GB by
+    default) and spill to disk beyond it.
     """
     lines = [
-        "Memory of the clustering step: peak RSS against its feature matrices (customers kept × "
-        "encoded columns × 4 bytes, two encodings while k is chosen):",
+        "Memory of the clustering step: peak RSS against its feature matrix (customers kept × encoded "
+        "columns × 4 bytes). DuckDB's steps are capped at DUCKDB_MEMORY_LIMIT (4 GB by default) and "
+        "spill to disk beyond it.",
         "",
-        "| rows | feature matrices | segment peak | peak beyond the matrices |",
+        "| rows | feature matrix | segment peak | peak beyond the matrix |",
         "|---:|---:|---:|---:|",
     ]
     for r in results:
         segment = next((s for s in r.steps if s.name == "segment"), None)
         if segment is None or not r.features:
             continue
-        matrices = 2 * r.kept * r.features * 4 / 2**30
+        matrix = r.kept * r.features * 4 / 2**30
         lines.append(
-            f"| {r.rows:,} | {matrices:.2f} GiB | {segment.peak_rss_gib:.2f} GiB | "
-            f"{segment.peak_rss_gib - matrices:.2f} GiB |"
+            f"| {r.rows:,} | {matrix:.2f} GiB | {segment.peak_rss_gib:.2f} GiB | "
+            f"{segment.peak_rss_gib - matrix:.2f} GiB |"
         )
     return lines
 

@@ -57,7 +57,7 @@ LABELS = _labels()
 class CompiledProject:
     catalog: str
     seeds: list[tuple[str, Path, dict[str, str]]]
-    models: list[tuple[str, str]]  # (relation, compiled sql) in dependency order
+    models: list[tuple[str, list[str]]]  # (relation, statements that build it) in dependency order
     tests: list[tuple[str, str]]  # (name, compiled sql returning failing rows)
 
     def run(self, rows: list[tuple[str | None, ...]], malformed: list[str]) -> duckdb.DuckDBPyConnection:
@@ -93,8 +93,9 @@ class CompiledProject:
             + ", ".join(f"({i + 1}, '{c}', '{c}', '{c}')" for i, c in enumerate(COLUMNS))
             + ") as t(column_position, column_name, loaded_as, required_column)"
         )
-        for relation, sql in self.models:
-            con.execute(f"create table {relation} as {sql}")
+        for _, statements in self.models:
+            for statement in statements:
+                con.execute(statement)
         return con
 
     def failing_tests(self, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -142,7 +143,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> CompiledProject:
     for key in _dependency_order(nodes):
         node = nodes[key]
         if node["resource_type"] == "model" and node.get("compiled_code"):
-            models.append((node["relation_name"], node["compiled_code"]))
+            models.append((node["relation_name"], _build_statements(node)))
             built.add(key)
     seeds = [
         (node["relation_name"], DBT_PROJECT / node["original_file_path"], node["config"]["column_types"])
@@ -154,8 +155,35 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> CompiledProject:
         for node in nodes.values()
         if node["resource_type"] == "test" and node.get("compiled_code") and set(node["depends_on"]["nodes"]) <= built
     ]
-    assert len(models) >= 8 and len(tests) >= 40
+    constraints = sum(
+        len(column.get("constraints", [])) for _, node in nodes.items() for column in node.get("columns", {}).values()
+    )
+    assert len(models) >= 8 and len(tests) >= 30 and constraints >= 60
     return CompiledProject("warehouse", seeds, models, tests)
+
+
+CONSTRAINT_SQL = {"not_null": "not null", "unique": "unique", "primary_key": "primary key"}
+
+
+def _build_statements(node: dict) -> list[str]:
+    """How dbt-duckdb builds the model: for an enforced contract, a table declared with the
+    contract's columns and constraints (which DuckDB checks), then filled by the model's SQL."""
+    relation, sql = node["relation_name"], node["compiled_code"]
+    if not node["config"].get("contract", {}).get("enforced"):
+        return [f"create table {relation} as {sql}"]
+    columns = list(node["columns"].values())
+    declared = []
+    for column in columns:
+        rules = [
+            f"check ({rule['expression']})" if rule["type"] == "check" else CONSTRAINT_SQL[rule["type"]]
+            for rule in column.get("constraints", [])
+        ]
+        declared.append(" ".join([column["name"], column["data_type"], *rules]))
+    names = ", ".join(column["name"] for column in columns)
+    return [
+        f"create table {relation} ({', '.join(declared)})",
+        f"insert into {relation} ({names}) select {names} from ({sql}) as model_sql",
+    ]
 
 
 # --- the oracle: the documented rules, restated in Python ------------------------------------
