@@ -252,8 +252,8 @@ def evaluate_encodings(
 
     When every fit is small enough to run on one thread (the default data), the
     encodings are evaluated side by side, one per core: K-Means and the distance
-    computations release the GIL, so two threads take about half the time of one
-    after the other. The results are the same either way: each evaluation has its own
+    computations release the GIL, so two threads take about two thirds of the time of
+    one after the other. The results are the same either way: each evaluation has its own
     seeds and runs single-threaded (BLAS limits are process-wide, so they are set here
     once, around both).
     """
