@@ -34,6 +34,7 @@ export SEGMENTATION_WAREHOUSE := $(BUILD_WAREHOUSE)
 export SEGMENTATION_MODELS_DIR := $(abspath $(MODELS_DIR))
 export SEGMENTATION_OUTPUT_DIR := $(abspath $(OUTPUT_DIR))
 export DBT_TARGET_PATH := $(abspath $(DBT_TARGET_PATH))
+DBT_PARSED := $(DBT_TARGET_PATH)/partial_parse.msgpack
 export DBT_LOG_PATH := $(abspath $(DBT_TARGET_PATH))/logs
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
@@ -60,7 +61,7 @@ all: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## set up, th
 	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
 	@printf 'Also: %s/segment_report.html (self-contained), %s/segment_assignments.csv (CRM export)\n' '$(OUTPUT_DIR)' '$(OUTPUT_DIR)'
 
-setup: $(STAMP) $(SYSTEM_STAMP) ## create .venv from the pinned requirements and check system libraries
+setup: $(STAMP) $(SYSTEM_STAMP) $(DBT_PARSED) ## create .venv from the pinned requirements, check system libraries, parse the dbt project
 
 $(STAMP): requirements.txt
 	$(call step,Creating the virtual environment .venv from requirements.txt)
@@ -74,6 +75,12 @@ check-system: $(STAMP) ## check that WeasyPrint finds the Pango library
 	@$(BIN)/python -c 'import weasyprint' 2>/dev/null || { \
 	  echo "error: WeasyPrint cannot load the Pango library. Install it, e.g. on Debian/Ubuntu:"; \
 	  echo "  sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"; exit 1; }
+
+# dbt parses the whole project once (a second and a half); later invocations re-read only
+# what changed (partial parsing), as long as the warehouse path is the same
+$(DBT_PARSED): | $(STAMP)
+	$(call step,dbt parse: checking the dbt project)
+	$(DBT) parse --quiet
 
 # checked once per environment (importing WeasyPrint costs half a second); the report
 # step repeats the check, with the same advice, if the library goes missing later
