@@ -13,6 +13,13 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+# Quadratic or costly methods run on samples of at most this many customers. Stated
+# once, here, for both the run settings and the selection module's own defaults.
+SELECTION_SAMPLE = 100_000  # fits of every candidate k
+SILHOUETTE_SAMPLE = 3_000  # silhouette: all pairwise distances
+STABILITY_SAMPLE = 20_000  # bootstrap stability
+BOOTSTRAPS = 5
+
 
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
@@ -52,12 +59,11 @@ class Settings:
     algorithm: str = field(default_factory=lambda: os.environ.get("ALGO", "").strip() or "kmeans")
     # categorical weighting: none, balanced, or auto (fit both, keep the more stable)
     weighting: str = field(default_factory=lambda: os.environ.get("WEIGHTING", "").strip() or "auto")
-    # Quadratic or costly methods run on samples of at most this many customers.
-    silhouette_sample: int = 3_000
-    stability_sample: int = 20_000
-    bootstraps: int = 5
+    silhouette_sample: int = SILHOUETTE_SAMPLE
+    stability_sample: int = STABILITY_SAMPLE
+    bootstraps: int = BOOTSTRAPS
     tsne_sample: int = 1_000
-    selection_sample: int = 100_000
+    selection_sample: int = SELECTION_SAMPLE
     final_fit_sample: int = 1_000_000
 
     dbt_target_dir: Path = field(

@@ -37,6 +37,8 @@ from sklearn.metrics import (
 )
 from threadpoolctl import threadpool_limits
 
+from .config import BOOTSTRAPS, SELECTION_SAMPLE, SILHOUETTE_SAMPLE, STABILITY_SAMPLE
+
 log = logging.getLogger(__name__)
 
 STABILITY_THRESHOLD = 0.8
@@ -49,10 +51,10 @@ SINGLE_THREAD_ROWS = 50_000
 class SelectionSettings:
     k_min: int = 2
     k_max: int = 10
-    fit_sample: int = 100_000
-    silhouette_sample: int = 10_000
-    stability_sample: int = 20_000
-    bootstraps: int = 5
+    fit_sample: int = SELECTION_SAMPLE
+    silhouette_sample: int = SILHOUETTE_SAMPLE
+    stability_sample: int = STABILITY_SAMPLE
+    bootstraps: int = BOOTSTRAPS
     n_init: int = 4
     stability_threshold: float = STABILITY_THRESHOLD
 
