@@ -137,6 +137,14 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> li
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _optional_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: set[str], sql: str, params: Sequence = ()
+) -> list[dict]:
+    """Rows of a table that older warehouses lack (or have with fewer columns): none then."""
+    schema, table = relation.split(".")
+    return _rows(con, sql, params) if columns <= _table_columns(con, schema, table) else []
+
+
 def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
     """The columns of a table, or an empty set when it does not exist (an older warehouse)."""
     rows = con.execute(
@@ -185,40 +193,37 @@ def _read(con: duckdb.DuckDBPyConnection) -> WarehouseData:
             quality=_rows(con, "select section, item, rows from marts.data_quality_summary"),
         )
         # Tables of later pipeline versions: shown when present, never required.
-        if {"run_id", "previous_segment_id", "segment_id", "customers"} <= _table_columns(
-            con, "segmentation", "segment_migration"
-        ):
-            data.migration = _rows(
-                con,
-                "select previous_segment_id, segment_id, sum(customers) as customers"
-                " from segmentation.segment_migration where run_id = ? group by all",
-                [run["run_id"]],
-            )
-        if {"quarantine_reason", "example_rank", "column_name", "source_value", "rows"} <= _table_columns(
-            con, "marts", "quarantine_examples"
-        ):
-            data.quarantine_examples = _rows(
-                con,
-                "select quarantine_reason, column_name, source_value, rows from marts.quarantine_examples"
-                " order by quarantine_reason, example_rank",
-            )
-        if {"column_name", "is_required", "is_empty", "is_constant"} <= _table_columns(
-            con, "marts", "data_quality_columns"
-        ):
-            data.input_columns = _rows(
-                con,
-                "select column_name, is_required, is_empty, is_constant from marts.data_quality_columns"
-                " order by column_position",
-            )
-        if {"run_id", "segment_id", "label", "customers"} <= _table_columns(
-            con, "segmentation", "segment_label_crosstab"
-        ):
-            data.label_crosstab = _rows(
-                con,
-                "select label, segment_id, sum(customers) as customers"
-                " from segmentation.segment_label_crosstab where run_id = ? group by all",
-                [run["run_id"]],
-            )
+        run_id = [run["run_id"]]
+        data.migration = _optional_rows(
+            con,
+            "segmentation.segment_migration",
+            {"run_id", "previous_segment_id", "segment_id", "customers"},
+            "select previous_segment_id, segment_id, sum(customers) as customers"
+            " from segmentation.segment_migration where run_id = ? group by all",
+            run_id,
+        )
+        data.quarantine_examples = _optional_rows(
+            con,
+            "marts.quarantine_examples",
+            {"quarantine_reason", "example_rank", "column_name", "source_value", "rows"},
+            "select quarantine_reason, column_name, source_value, rows from marts.quarantine_examples"
+            " order by quarantine_reason, example_rank",
+        )
+        data.input_columns = _optional_rows(
+            con,
+            "marts.data_quality_columns",
+            {"column_name", "is_required", "is_empty", "is_constant"},
+            "select column_name, is_required, is_empty, is_constant from marts.data_quality_columns"
+            " order by column_position",
+        )
+        data.label_crosstab = _optional_rows(
+            con,
+            "segmentation.segment_label_crosstab",
+            {"run_id", "segment_id", "label", "customers"},
+            "select label, segment_id, sum(customers) as customers"
+            " from segmentation.segment_label_crosstab where run_id = ? group by all",
+            run_id,
+        )
     except duckdb.CatalogException as exc:
         first_line = str(exc).splitlines()[0]
         raise ReportError(
