@@ -30,15 +30,35 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     )
 
 
+def _declare(data: str | None):
+    """Validate the run's declaration and write the dbt properties generated from it."""
+    from . import dbt_yaml
+    from .declaration import find_declaration, load_declaration
+
+    settings = load_settings()
+    explicit = os.environ.get("DECLARATION", "").strip() or None
+    declaration = load_declaration(find_declaration(settings.dbt_project_dir, data, explicit))
+    dbt_yaml.write(declaration, settings.dbt_project_dir)
+    log.info("declaration: %s", declaration.path)
+    return declaration
+
+
+def _cmd_declare(args: argparse.Namespace) -> None:
+    _declare(args.input or os.environ.get("DATA"))
+
+
 def _cmd_ingest(args: argparse.Namespace) -> None:
-    from .contract import required_source_columns
     from .ingest import load_raw_file
     from .warehouse import connect
 
-    settings = load_settings()
-    required = required_source_columns(settings.dbt_project_dir)
-    with connect(settings.warehouse) as con:
-        load_raw_file(con, Path(args.input), required)
+    declaration = _declare(args.input)
+    with connect(load_settings().warehouse) as con:
+        load_raw_file(
+            con,
+            Path(args.input),
+            declaration.file_columns(required=True),
+            optional=declaration.file_columns(required=False),
+        )
 
 
 def _cmd_check_quality(args: argparse.Namespace) -> None:
@@ -116,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels", action="store_true", help="add a company-style Segmentation column (A-D) from the planted personas"
     )
     generate.set_defaults(func=_cmd_generate)
+
+    declare = commands.add_parser(
+        "declare", help="validate the table declaration (DECLARATION=, else by the file's name) and generate dbt's YAML"
+    )
+    declare.add_argument("input", nargs="?", help="the input file the declaration is for (default: DATA)")
+    declare.set_defaults(func=_cmd_declare)
 
     ingest = commands.add_parser(
         "ingest",
