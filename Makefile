@@ -15,6 +15,7 @@ K           ?=
 MAX_QUARANTINE_SHARE ?= 0.20
 CSV_SEP     ?=
 CSV_ENCODING ?=
+FORCE       ?=
 REPORT_LANG ?= en
 WAREHOUSE   ?= data/warehouse.duckdb
 MODELS_DIR  ?= data/models
@@ -49,7 +50,7 @@ SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all setup check-system data begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
+.PHONY: help all setup check-system data init begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +94,10 @@ data: $(DEFAULT_DATA) ## generate the default sample data (ROWS, SEED) if absent
 $(DEFAULT_DATA): | $(STAMP)
 	$(call step,Generating $(ROWS) synthetic customers into $@ (seed $(SEED)))
 	$(SEGMENTATION) generate $@ --rows $(ROWS) --seed $(SEED)
+
+init: $(STAMP) $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## profile DATA and write its starter declaration, dbt_project/declarations/<file stem>.yml (FORCE=1 overwrites)
+	$(call step,Profiling $$DATA and writing its declaration)
+	$(SEGMENTATION) init "$$DATA" $(if $(filter 1 yes true,$(FORCE)),--force)
 
 begin: setup ## start a working copy of the warehouse (the published one stays untouched)
 	$(call step,Starting a working copy of $(WAREHOUSE))

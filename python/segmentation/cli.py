@@ -43,7 +43,8 @@ def _cmd_init(args: argparse.Namespace) -> None:
     path, decisions = init_declaration(Path(args.input), Path(args.output) if args.output else None, args.force)
     for decision in decisions:
         log.info("%s", decision)
-    log.info("wrote %s: review it, then: make all DATA=%s", path, args.input)
+    shown = os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else path
+    log.info("wrote %s: review it, then: make all DATA=%s", shown, args.input)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> None:
