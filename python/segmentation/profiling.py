@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 
 from .dialect import CsvOptions
-from .inference import BOOLEAN_TOKENS, DATE_FORMATS, MISSING_CANDIDATES, MISSING_TOKENS, ColumnProfile, TableProfile
 from .ingest import load_raw_file
+from .profiles import BOOLEAN_TOKENS, DATE_FORMATS, MISSING_CANDIDATES, MISSING_TOKENS, ColumnProfile, TableProfile
 from .warehouse import quote_identifier, quote_literal
 
 log = logging.getLogger(__name__)

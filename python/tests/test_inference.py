@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from segmentation.errors import UserError
-from segmentation.inference import ColumnProfile, TableProfile, infer_declaration
+from segmentation.inference import infer_declaration
+from segmentation.profiles import ColumnProfile, TableProfile
 from segmentation.profiling import profile_file
 
 TODAY = date(2030, 1, 15)
