@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 200_000
 EXACT_DISTINCT_ROWS = 2_000_000  # above, distinct values are counted approximately (HyperLogLog)
+DATE_PROBE_ROWS = 2_000  # values tried as dates before the whole sample is
 TOP_VALUES = 200  # every spelling of a category is seen when it has at most this many
 INTEGER = r"[+-]?\d+"
 DOT_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
@@ -74,14 +75,16 @@ def _profile_column(
     tokens = {v: n for v, n in top if v.lower() in MISSING_TOKENS or v.lower() in MISSING_CANDIDATES}
     present = f"select {value} as v from profile_sample where not {missing} and not ({candidate})"
     formats = ", ".join(f"avg(({_parsed_date('v', f)} is not null)::int)" for f in DATE_FORMATS)
+    probe = con.execute(f"select {formats} from ({present} limit {DATE_PROBE_ROWS})").fetchone()
+    datelike = max((share or 0.0 for share in probe), default=0.0) >= 0.5  # parse dates only where worth it
     shares = con.execute(
         f"select count(*), avg(regexp_full_match(v, '{INTEGER}')::int), "
         f"avg(regexp_full_match(v, '{DOT_NUMBER}')::int), avg(regexp_full_match(v, '{COMMA_NUMBER}')::int), "
         f"avg((lower(v) in {_sql_list(BOOLEAN_TOKENS)})::int), avg(length(v)), max(length(v)), "
-        f"avg(contains(v, ' ')::int), {formats} from ({present})"
+        f"avg(contains(v, ' ')::int){', ' + formats if datelike else ''} from ({present})"
     ).fetchone()
     sampled, share_int, share_dot, share_comma, share_bool, mean_length, max_length, share_space = shares[:8]
-    date_shares = dict(zip(DATE_FORMATS, (s or 0.0 for s in shares[8:]), strict=True))
+    date_shares = dict(zip(DATE_FORMATS, (s or 0.0 for s in shares[8:]), strict=True)) if datelike else {}
     comma = (share_comma or 0) > (share_dot or 0)
     number = "try_cast(v as double)"
     if comma:  # thousands separators (space, no-break space, dot) out, then the decimal comma as a dot
