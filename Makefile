@@ -51,7 +51,7 @@ SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all init setup check-system data begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
+.PHONY: help all setup check-system data init begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,10 +62,6 @@ all: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## set up, th
 	@$(SEGMENTATION) exclusive '$(WAREHOUSE)' -- $(MAKE) --no-print-directory report
 	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
 	@printf 'Also: %s/segment_report.html (self-contained), %s/segment_assignments.csv (CRM export)\n' '$(OUTPUT_DIR)' '$(OUTPUT_DIR)'
-
-init: setup ## write a starter declaration for your file: dbt_project/declarations/<file>.yml (DATA=file.csv, FORCE=1 to redo)
-	$(call step,Profiling $$DATA and writing its declaration)
-	$(SEGMENTATION) init "$$DATA" $(if $(FORCE),--force)
 
 setup: $(STAMP) $(SYSTEM_STAMP) $(DBT_PARSED) ## create .venv from the pinned requirements, check system libraries, parse the dbt project
 
@@ -100,6 +96,10 @@ data: $(DEFAULT_DATA) ## generate the default sample data (ROWS, SEED) if absent
 $(DEFAULT_DATA): | $(STAMP)
 	$(call step,Generating $(ROWS) synthetic customers into $@ (seed $(SEED)))
 	$(SEGMENTATION) generate $@ --rows $(ROWS) --seed $(SEED)
+
+init: $(STAMP) $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## profile DATA and write its starter declaration, dbt_project/declarations/<file stem>.yml (FORCE=1 overwrites)
+	$(call step,Profiling $$DATA and writing its declaration)
+	$(SEGMENTATION) init "$$DATA" $(if $(filter 1 yes true,$(FORCE)),--force)
 
 begin: setup ## start a working copy of the warehouse (the published one stays untouched)
 	$(call step,Starting a working copy of $(WAREHOUSE))
