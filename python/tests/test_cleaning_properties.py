@@ -254,14 +254,16 @@ def expected_reason(row: tuple[str | None, ...]) -> str | None:
                 return f"unparseable_{name}"
             low, high = column["range_min"], column["range_max"]
             # NaN is out of range too (DuckDB orders it above every number)
-            if value is not None and (value != value or (low is not None and value < low) or (high is not None and value > high)):
+            outside = (low is not None and value < low) or (high is not None and value > high)
+            if value is not None and (value != value or outside):
                 return f"{name}_out_of_range"
         elif column["type"] == "boolean":
             if text is not None and boolean(values[header]) is None:
                 return f"unparseable_{name}"
-        elif column["type"] == "category" and column["levels"]:
-            if text is not None and text.lower() not in LABELS[name]:
-                return f"unknown_{name}"
+        elif (
+            column["type"] == "category" and column["levels"] and text is not None and text.lower() not in LABELS[name]
+        ):
+            return f"unknown_{name}"
     return None
 
 
@@ -411,7 +413,8 @@ def test_spelling_does_not_change_the_outcome(project: CompiledProject, variant:
     con = project.run([variant], [])
     assert _rows(
         con,
-        "select gender, is_married, age, has_degree, profession, spending_score_level, var_1 from marts.customer_features",
+        "select gender, is_married, age, has_degree, profession, spending_score_level, var_1 "
+        "from marts.customer_features",
     ) == [("Male", True, 45, False, "Lawyer", 2, "Cat_4")]
     con.close()
 

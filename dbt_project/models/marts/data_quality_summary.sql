@@ -46,7 +46,7 @@ imputed_counts as (
 
     select
         {%- for column in mart_columns() if column.impute != 'none' %}
-        count_if(is_{{ column.name }}_imputed) as {{ column.name }},
+        coalesce(count_if(is_{{ column.name }}_imputed), 0) as {{ column.name }},
         {%- endfor %}
         count(*) as customers
 
