@@ -292,20 +292,45 @@ def simulate(schema: Schema, seed: int = 0, rename: dict[str, dict[str, str]] | 
 def catalog_frames(schema: Schema, relabel: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """feature_catalog and feature_levels; relabel: feature -> label (both languages), e.g. hostile text."""
     rows, levels = [], []
-    position = 0
-    for f in schema.features:
-        position += 1
+    for position, f in enumerate(schema.features, start=1):
         en, fr = (relabel or {}).get(f.name, f.label[0]), (relabel or {}).get(f.name, f.label[1])
         word = lambda pair, i: pair[i] if pair else None  # noqa: E731
-        rows.append(dict(feature=f.name, position=position, data_type=f.data_type, role=f.role, is_ordered=f.is_ordered,
-                         is_skewed=f.is_skewed, is_derived=False, source_column=f.name.title(), label_en=en, label_fr=fr,
-                         unit_en=word(f.unit, 0), unit_fr=word(f.unit, 1), high_en=word(f.high, 0), high_fr=word(f.high, 1),
-                         low_en=word(f.low, 0), low_fr=word(f.low, 1)))  # fmt: skip
+        rows.append(
+            dict(
+                feature=f.name,
+                position=position,
+                data_type=f.data_type,
+                role=f.role,
+                is_ordered=f.is_ordered,
+                is_skewed=f.is_skewed,
+                is_derived=False,
+                source_column=f.name.title(),
+                label_en=en,
+                label_fr=fr,
+                unit_en=word(f.unit, 0),
+                unit_fr=word(f.unit, 1),
+                high_en=word(f.high, 0),
+                high_fr=word(f.high, 1),
+                low_en=word(f.low, 0),
+                low_fr=word(f.low, 1),
+            )
+        )
         for i, (value, len_, lfr) in enumerate(f.levels):
             levels.append(dict(feature=f.name, level=value, position=i, label_en=len_, label_fr=lfr))
         if f.is_ordered:
-            rows.append(dict(rows[-1], feature=f"{f.name}_level", data_type="integer", role="ordinal", is_ordered=False,
-                             high_en=f"high {en}", high_fr=f"{fr} élevées", low_en=f"low {en}", low_fr=f"{fr} faibles"))  # fmt: skip
+            rows.append(
+                dict(
+                    rows[-1],
+                    feature=f"{f.name}_level",
+                    data_type="integer",
+                    role="ordinal",
+                    is_ordered=False,
+                    high_en=f"high {en}",
+                    high_fr=f"{fr} élevées",
+                    low_en=f"low {en}",
+                    low_fr=f"{fr} faibles",
+                )
+            )
     return pd.DataFrame(rows), pd.DataFrame(levels, columns=["feature", "level", "position", "label_en", "label_fr"])
 
 
@@ -328,15 +353,34 @@ def traits_frame(customers: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame
             base_sd = float(values.std(ddof=0)) if kind == "mean" else float(np.sqrt(base * (1 - base)))
             for segment, seg in values.groupby(customers["segment_id"]):
                 value = float(seg.mean())
-                out.append(dict(segment_id=segment, feature=row.feature, level=level, kind=kind, segment_customers=len(seg),
-                                segment_value=value, base_value=base, base_sd=base_sd,
-                                lift=value / base if base else None,
-                                std_diff=(value - base) / base_sd if base_sd else None))  # fmt: skip
+                out.append(
+                    dict(
+                        segment_id=segment,
+                        feature=row.feature,
+                        level=level,
+                        kind=kind,
+                        segment_customers=len(seg),
+                        segment_value=value,
+                        base_value=base,
+                        base_sd=base_sd,
+                        lift=value / base if base else None,
+                        std_diff=(value - base) / base_sd if base_sd else None,
+                    )
+                )
     return pd.DataFrame(out)
 
 
-def build(path: Path, schema: Schema | str, seed: int = 0, *, rename=None, relabel=None, bic: bool = False,
-          previous_run: bool = False, reason: str | None = None) -> Path:  # fmt: skip
+def build(
+    path: Path,
+    schema: Schema | str,
+    seed: int = 0,
+    *,
+    rename=None,
+    relabel=None,
+    bic: bool = False,
+    previous_run: bool = False,
+    reason: str | None = None,
+) -> Path:
     """Write a warehouse for `schema` at `path`; returns the path.
 
     rename: feature -> {value: new value} (hostile levels); relabel: feature -> label;
@@ -355,24 +399,51 @@ def build(path: Path, schema: Schema | str, seed: int = 0, *, rename=None, relab
     quarantined = {reason: 3 + i * 2 for i, reason in enumerate(schema.quarantine)}
     imputed = [f.name for f in schema.features if f.data_type != "category"][:3]
     quality = pd.DataFrame(
-        [("accounting", "rows_read", total + merged + sum(quarantined.values()), 1),
-         ("accounting", "customers_kept", total, 2), ("accounting", "duplicate_records_merged", merged, 3),
-         ("accounting", "rows_quarantined", sum(quarantined.values()), 4),
-         *(("quarantine", r, n, 10 + i) for i, (r, n) in enumerate(quarantined.items())),
-         *(("imputation", f, 7 * (i + 1), 20 + i) for i, f in enumerate(imputed))],
+        [
+            ("accounting", "rows_read", total + merged + sum(quarantined.values()), 1),
+            ("accounting", "customers_kept", total, 2),
+            ("accounting", "duplicate_records_merged", merged, 3),
+            ("accounting", "rows_quarantined", sum(quarantined.values()), 4),
+            *(("quarantine", r, n, 10 + i) for i, (r, n) in enumerate(quarantined.items())),
+            *(("imputation", f, 7 * (i + 1), 20 + i) for i, f in enumerate(imputed)),
+        ],
         columns=["section", "item", "rows", "display_order"],
-    )  # fmt: skip
+    )
     examples = pd.DataFrame(
-        [(r, rule, feat, col, val, 1, False, quarantined[r], 5) for r, (rule, feat, col, val) in schema.quarantine.items()],
-        columns=["quarantine_reason", "rule", "feature", "column_name", "source_value", "example_rank", "is_truncated",
-                 "rows", "first_source_row_number"],
-    )  # fmt: skip
+        [
+            (r, rule, feat, col, val, 1, False, quarantined[r], 5)
+            for r, (rule, feat, col, val) in schema.quarantine.items()
+        ],
+        columns=[
+            "quarantine_reason",
+            "rule",
+            "feature",
+            "column_name",
+            "source_value",
+            "example_rank",
+            "is_truncated",
+            "rows",
+            "first_source_row_number",
+        ],
+    )
     columns = pd.DataFrame(
-        [(i + 1, f.name.title(), "varchar", f.name.title(), True, total, 5, False, False) for i, f in enumerate(schema.features)]
+        [
+            (i + 1, f.name.title(), "varchar", f.name.title(), True, total, 5, False, False)
+            for i, f in enumerate(schema.features)
+        ]
         + [(len(schema.features) + 1, "Notes", "varchar", None, False, 0, 0, True, False)],
-        columns=["column_position", "column_name", "loaded_as", "required_column", "is_required", "values_present",
-                 "distinct_values", "is_empty", "is_constant"],
-    )  # fmt: skip
+        columns=[
+            "column_position",
+            "column_name",
+            "loaded_as",
+            "required_column",
+            "is_required",
+            "values_present",
+            "distinct_values",
+            "is_empty",
+            "is_constant",
+        ],
+    )
 
     parameters = {"algorithm": "mixture" if bic else "kmeans", "selection": {"stability_threshold": 0.8}}
     if reason:
@@ -443,19 +514,35 @@ def build(path: Path, schema: Schema | str, seed: int = 0, *, rename=None, relab
     segments = customers.assign(run_id="run-2024-b", distance_to_centroid=1.0)
     tables = {
         "marts.segment_profiles": (profiles, "segment_id::integer as segment_id, customers::bigint as customers"),
-        "marts.segment_traits": (traits, "segment_id::integer as segment_id, level::varchar as level, segment_customers::bigint as segment_customers"),
+        "marts.segment_traits": (
+            traits,
+            "segment_id::integer as segment_id, level::varchar as level,"
+            " segment_customers::bigint as segment_customers",
+        ),
         "marts.feature_catalog": (catalog, "position::integer as position"),
         "marts.feature_levels": (levels, "level::varchar as level, position::integer as position"),
         "marts.data_quality_summary": (quality, "rows::bigint as rows, display_order::integer as display_order"),
         "marts.quarantine_examples": (examples, "rows::bigint as rows, example_rank::integer as example_rank"),
         "marts.data_quality_columns": (columns, "column_position::integer as column_position"),
         "marts.customer_segments": (segments, "segment_id::integer as segment_id"),
-        "segmentation.segmentation_runs": (runs, "k::integer as k, previous_run_id::varchar as previous_run_id, label_column::varchar as label_column, label_ari::double as label_ari"),
+        "segmentation.segmentation_runs": (
+            runs,
+            "k::integer as k, previous_run_id::varchar as previous_run_id,"
+            " label_column::varchar as label_column, label_ari::double as label_ari",
+        ),
         "segmentation.segment_model_selection": (selection, "k::integer as k"),
         "segmentation.segment_projection": (projection, "segment_id::integer as segment_id"),
-        "segmentation.segment_migration": (migration, "previous_segment_id::integer as previous_segment_id, segment_id::integer as segment_id, customers::bigint as customers, run_id::varchar as run_id"),
-        "segmentation.segment_label_crosstab": (pd.DataFrame({"run_id": pd.Series(dtype=str), "label": pd.Series(dtype=str), "segment_id": pd.Series(dtype=int), "customers": pd.Series(dtype=int)}), "segment_id::integer as segment_id"),
-    }  # fmt: skip
+        "segmentation.segment_migration": (
+            migration,
+            "previous_segment_id::integer as previous_segment_id, segment_id::integer as segment_id,"
+            " customers::bigint as customers, run_id::varchar as run_id",
+        ),
+        "segmentation.segment_label_crosstab": (
+            pd.DataFrame({"run_id": [], "label": [], "segment_id": [], "customers": []}, dtype=object),
+            "run_id::varchar as run_id, label::varchar as label, segment_id::integer as segment_id,"
+            " customers::bigint as customers",
+        ),
+    }
     with duckdb.connect(str(path)) as con:
         con.execute("create schema marts; create schema segmentation")
         for name, (frame, casts) in tables.items():

@@ -83,7 +83,8 @@ def build_personas(
         traits = rank_traits(rows.get(segment, []), catalog, settings, excluded)
         ranked[segment] = traits
         named = [t for t in traits if t.nameable]
-        spare = [t for t in traits if not t.nameable][:2]
+        # to tell apart two segments whose names clash: the next traits that lean one way at least
+        spare = [t for t in traits if not t.nameable and t.score >= settings.min_std_diff / 2][:2]
         candidates[segment] = [trait_word(t, name_cfg, refinements, lang) for t in named + spare]
         counts[segment] = min(len(named), most)
     names = distinct_names(candidates, counts, name_cfg)
