@@ -15,6 +15,8 @@ K           ?=
 MAX_QUARANTINE_SHARE ?= 0.20
 CSV_SEP     ?=
 CSV_ENCODING ?=
+DECLARATION ?=
+FORCE       ?=
 REPORT_LANG ?= en
 WAREHOUSE   ?= data/warehouse.duckdb
 MODELS_DIR  ?= data/models
@@ -40,7 +42,7 @@ export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # dbt.log at info (statuses, errors); the SQL that ran is in target/run and target/compiled
 export DBT_LOG_LEVEL_FILE ?= info
-export K SEED REPORT_LANG MAX_QUARANTINE_SHARE CSV_SEP CSV_ENCODING
+export K SEED REPORT_LANG MAX_QUARANTINE_SHARE CSV_SEP CSV_ENCODING DECLARATION
 # the input's path goes to recipes as $$DATA (an environment variable), so that no character of a
 # file name (quote, backtick, $$(…)) is ever read by the shell as part of a command
 export DATA
@@ -49,7 +51,7 @@ SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all setup check-system data begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
+.PHONY: help all setup check-system data init begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +82,7 @@ check-system: $(STAMP) ## check that WeasyPrint finds the Pango library
 # what changed (partial parsing), as long as the warehouse path is the same
 $(DBT_PARSED): | $(STAMP)
 	$(call step,dbt parse: checking the dbt project)
+	$(SEGMENTATION) declare
 	$(DBT) parse --quiet
 
 # checked once per environment (importing WeasyPrint costs half a second); the report
@@ -94,11 +97,15 @@ $(DEFAULT_DATA): | $(STAMP)
 	$(call step,Generating $(ROWS) synthetic customers into $@ (seed $(SEED)))
 	$(SEGMENTATION) generate $@ --rows $(ROWS) --seed $(SEED)
 
+init: $(STAMP) $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## profile DATA and write its starter declaration, dbt_project/declarations/<file stem>.yml (FORCE=1 overwrites)
+	$(call step,Profiling $$DATA and writing its declaration)
+	$(SEGMENTATION) init "$$DATA" $(if $(filter 1 yes true,$(FORCE)),--force)
+
 begin: setup ## start a working copy of the warehouse (the published one stays untouched)
 	$(call step,Starting a working copy of $(WAREHOUSE))
 	$(SEGMENTATION) begin '$(WAREHOUSE)'
 
-ingest: begin $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the input file and load it into raw.customers (CSV_SEP, CSV_ENCODING)
+ingest: begin $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the declaration and the input file, load it into raw.customers (CSV_SEP, CSV_ENCODING, DECLARATION)
 	$(call step,Loading $$DATA into $(WAREHOUSE))
 	$(SEGMENTATION) ingest "$$DATA"
 

@@ -1,42 +1,106 @@
-{#- Text cleaning shared by the staging model. Every export writes "missing" its own
-    way; all of these spellings become NULL so that imputation, not parsing, handles them. -#}
-{% macro missing_tokens() -%}
-    ('', 'na', 'n/a', 'n.a.', 'nan', 'null', 'none', '-', '?', '#n/a')
+{#- Text cleaning shared by the generated models. Every export writes "missing" its own
+    way; the declared spellings become NULL so that imputation, not parsing, handles them.
+    What differs between engines goes through adapter.dispatch (DuckDB and Spark). -#}
+
+{#- Inner runs of white space folded to one space. -#}
+{% macro squish(expression) -%}
+    {{ return(adapter.dispatch('squish')(expression)) }}
 {%- endmacro %}
 
-{#- Trimmed text with inner runs of white space folded; NULL when it spells "missing". -#}
-{% macro clean_text(column) -%}
+{% macro default__squish(expression) -%}
+    trim(regexp_replace({{ expression }}, '\\s+', ' '))
+{%- endmacro %}
+
+{% macro duckdb__squish(expression) -%}
+    trim(regexp_replace({{ expression }}, '\s+', ' ', 'g'))
+{%- endmacro %}
+
+{#- Trimmed text with inner white space folded; NULL when it spells "missing". -#}
+{% macro clean_text(expression, missing=none) -%}
     case
-        when lower(trim(regexp_replace({{ column }}, '\s+', ' ', 'g'))) in {{ missing_tokens() }} then null
-        else trim(regexp_replace({{ column }}, '\s+', ' ', 'g'))
+        when lower({{ squish(expression) }}) in ({{ sql_list(missing or var('missing_values')) }}) then null
+        else {{ squish(expression) }}
     end
 {%- endmacro %}
 
-{#- Lower-cased cleaned text: the key that category lookups join on. -#}
-{% macro category_key(column) -%}
-    lower({{ clean_text(column) }})
+{#- Characters a number may carry that are not part of it: spaces (also the no-break and
+    narrow no-break spaces French tools write as thousands separators) and currency signs. -#}
+{% macro strip_number(expression) -%}
+    {{ return(adapter.dispatch('strip_number')(expression)) }}
 {%- endmacro %}
 
-{#- A number written with a decimal point or a decimal comma; NULL when it does not parse. -#}
-{% macro parse_number(column) -%}
-    try_cast(replace({{ clean_text(column) }}, ',', '.') as double)
+{% macro default__strip_number(expression) -%}
+    regexp_replace({{ expression }}, '[\\s\\u00A0\\u202F€$£]', '')
 {%- endmacro %}
 
-{#- Yes/No in the spellings CRM exports use (English, French, letters, digits, booleans);
-    NULL when missing or not recognised (the validation model tells the two apart). -#}
-{% macro parse_boolean(column) -%}
-    case
-        when {{ category_key(column) }} in ('yes', 'y', 'oui', 'o', 'true', 't', '1', '1.0', 'vrai') then true
-        when {{ category_key(column) }} in ('no', 'n', 'non', 'false', 'f', '0', '0.0', 'faux') then false
-    end
+{% macro duckdb__strip_number(expression) -%}
+    regexp_replace({{ expression }}, '[\s\x{00A0}\x{202F}€$£]', '', 'g')
+{%- endmacro %}
+
+{#- A number written with a decimal point or a decimal comma, with or without thousands
+    separators (whichever of ',' and '.' comes last is the decimal mark); NULL when it
+    does not parse. -#}
+{% macro parse_number(expression) -%}
+    {%- set text = strip_number(expression) -%}
+    try_cast(
+        case
+            when instr({{ text }}, ',') > 0 and instr({{ text }}, '.') > 0 then
+                case
+                    when instr(reverse({{ text }}), ',') < instr(reverse({{ text }}), '.')
+                        then replace(replace({{ text }}, '.', ''), ',', '.')
+                    else replace({{ text }}, ',', '')
+                end
+            else replace({{ text }}, ',', '.')
+        end as double
+    )
+{%- endmacro %}
+
+{#- A date in a strptime format (%Y-%m-%d, %d/%m/%Y, …); NULL when it does not match. -#}
+{% macro parse_date(expression, format) -%}
+    {{ return(adapter.dispatch('parse_date')(expression, format)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_date(expression, format) -%}
+    cast(try_strptime({{ expression }}, {{ sql_string(format) }}) as date)
+{%- endmacro %}
+
+{% macro default__parse_date(expression, format) -%}
+    {%- set java = format | replace('%Y', 'yyyy') | replace('%m', 'MM') | replace('%d', 'dd') | replace('%y', 'yy')
+        | replace('%H', 'HH') | replace('%M', 'mm') | replace('%S', 'ss') | replace('%b', 'MMM') | replace('%B', 'MMMM') -%}
+    to_date(try_to_timestamp({{ expression }}, {{ sql_string(java) }}))
+{%- endmacro %}
+
+{#- The median, for imputation. -#}
+{% macro median_of(expression) -%}
+    {{ return(adapter.dispatch('median_of')(expression)) }}
+{%- endmacro %}
+
+{% macro default__median_of(expression) -%}
+    median({{ expression }})
 {%- endmacro %}
 
 {#- Quoting for SQL generated from data (column names found in the user's file): a name
     may hold any character, quotes included, and must stay a name or a string. -#}
 {% macro sql_identifier(name) -%}
+    {{ return(adapter.dispatch('sql_identifier')(name)) }}
+{%- endmacro %}
+
+{% macro default__sql_identifier(name) -%}
+    `{{ name | replace('`', '``') }}`
+{%- endmacro %}
+
+{% macro duckdb__sql_identifier(name) -%}
     "{{ name | replace('"', '""') }}"
 {%- endmacro %}
 
 {% macro sql_string(value) -%}
+    {{ return(adapter.dispatch('sql_string')(value)) }}
+{%- endmacro %}
+
+{% macro default__sql_string(value) -%}
+    '{{ value | replace("\\", "\\\\") | replace("'", "\\'") }}'
+{%- endmacro %}
+
+{% macro duckdb__sql_string(value) -%}
     '{{ value | replace("'", "''") }}'
 {%- endmacro %}

@@ -19,26 +19,63 @@ log = logging.getLogger("segmentation")
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
+    if args.shape != "default":
+        from .shapes import generate_shape
+
+        if args.labels:
+            raise UserError(f"--labels is for the default shape only; the {args.shape} shape has no label column.")
+        generate_shape(args.shape, Path(args.output), args.rows, args.seed, Path(args.truth) if args.truth else None)
+        return
     from .generate import generate
 
     generate(
         Path(args.output),
-        rows=args.rows,
+        rows=10_000 if args.rows is None else args.rows,
         seed=args.seed,
         truth_path=Path(args.truth) if args.truth else None,
         labels=args.labels,
     )
 
 
+def _declare(data: str | None):
+    """Validate the run's declaration and write the dbt properties generated from it."""
+    from . import dbt_yaml
+    from .declaration import find_declaration, load_declaration
+
+    settings = load_settings()
+    explicit = os.environ.get("DECLARATION", "").strip() or None
+    declaration = load_declaration(find_declaration(settings.dbt_project_dir, data, explicit))
+    dbt_yaml.write(declaration, settings.dbt_project_dir)
+    log.info("declaration: %s", declaration.path)
+    return declaration
+
+
+def _cmd_declare(args: argparse.Namespace) -> None:
+    _declare(args.input or os.environ.get("DATA"))
+
+
+def _cmd_init(args: argparse.Namespace) -> None:
+    from .starter import init_declaration
+
+    path, decisions = init_declaration(Path(args.input), Path(args.output) if args.output else None, args.force)
+    for decision in decisions:
+        log.info("%s", decision)
+    shown = os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else path
+    log.info("wrote %s: review it, then: make all DATA=%s", shown, args.input)
+
+
 def _cmd_ingest(args: argparse.Namespace) -> None:
-    from .contract import required_source_columns
     from .ingest import load_raw_file
     from .warehouse import connect
 
-    settings = load_settings()
-    required = required_source_columns(settings.dbt_project_dir)
-    with connect(settings.warehouse) as con:
-        load_raw_file(con, Path(args.input), required)
+    declaration = _declare(args.input)
+    with connect(load_settings().warehouse) as con:
+        load_raw_file(
+            con,
+            Path(args.input),
+            declaration.file_columns(required=True),
+            optional=declaration.file_columns(required=False),
+        )
 
 
 def _cmd_check_quality(args: argparse.Namespace) -> None:
@@ -109,13 +146,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="write the seeded synthetic customer export")
     generate.add_argument("output", help="file to write (.csv or .parquet)")
-    generate.add_argument("--rows", type=int, default=10_000, help="rows to write (default 10000)")
+    generate.add_argument("--rows", type=int, help="rows to write (default 10000; a shape's own default)")
     generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     generate.add_argument("--truth", help="also write the planted segment of each customer to this file")
     generate.add_argument(
         "--labels", action="store_true", help="add a company-style Segmentation column (A-D) from the planted personas"
     )
+    generate.add_argument(
+        "--shape",
+        default="default",
+        choices=["default", "retail", "tiny", "services_fr", "mall"],
+        help="table to write: the default export, or another shape to try init on",
+    )
     generate.set_defaults(func=_cmd_generate)
+
+    declare = commands.add_parser(
+        "declare", help="validate the table declaration (DECLARATION=, else by the file's name) and generate dbt's YAML"
+    )
+    declare.add_argument("input", nargs="?", help="the input file the declaration is for (default: DATA)")
+    declare.set_defaults(func=_cmd_declare)
+
+
+    init = commands.add_parser(
+        "init", help="profile a customer file and write its starter declaration (dbt_project/declarations/<stem>.yml)"
+    )
+    init.add_argument("input", help="customer export (.csv or .parquet)")
+    init.add_argument("--output", help="declaration to write (default dbt_project/declarations/<file stem>.yml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing declaration")
+    init.set_defaults(func=_cmd_init)
 
     ingest = commands.add_parser(
         "ingest",

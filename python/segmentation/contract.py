@@ -11,11 +11,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .errors import UserError
 
-ROLES = ("id", "numeric", "ordinal", "categorical", "label")
+ROLES = ("id", "numeric", "ordinal", "categorical", "label", "profile")
 FEATURE_MART = "customer_features"
 
 
@@ -29,6 +27,7 @@ class FeatureContract:
     ordinal: tuple[str, ...]
     categorical: tuple[str, ...]
     label: str | None = None
+    skewed: tuple[str, ...] = ()  # numeric features log-transformed (log1p) before scaling
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -56,8 +55,12 @@ def load_contract(manifest_path: Path, model_name: str = FEATURE_MART) -> Featur
         raise UserError(f"the dbt manifest has no model named {model_name!r}: check dbt_project/models/marts.")
     node = nodes[0]
     roles: dict[str, list[str]] = {role: [] for role in ROLES}
+    skewed: list[str] = []
     for name, column in node["columns"].items():
-        role = _column_meta(column).get("role")
+        meta = _column_meta(column)
+        role = meta.get("role")
+        if meta.get("skewed") and role in ("numeric", "ordinal"):
+            skewed.append(name)
         if role is None:
             continue
         if role not in ROLES:
@@ -77,21 +80,5 @@ def load_contract(manifest_path: Path, model_name: str = FEATURE_MART) -> Featur
         ordinal=tuple(roles["ordinal"]),
         categorical=tuple(roles["categorical"]),
         label=roles["label"][0] if roles["label"] else None,
+        skewed=tuple(skewed),
     )
-
-
-def required_source_columns(dbt_project_dir: Path, source: str = "raw", table: str = "customers") -> tuple[str, ...]:
-    """Columns the raw source declares `required`, from `_sources.yml` (read before dbt runs)."""
-    for path in sorted((dbt_project_dir / "models").rglob("_sources.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for declared in document.get("sources", []):
-            if declared.get("name") != source:
-                continue
-            for declared_table in declared.get("tables", []):
-                if declared_table.get("name") == table:
-                    return tuple(
-                        column["name"]
-                        for column in declared_table.get("columns", [])
-                        if _column_meta(column).get("required")
-                    )
-    raise UserError(f"no source {source}.{table} declared under {dbt_project_dir / 'models'}.")

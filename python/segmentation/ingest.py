@@ -61,7 +61,10 @@ def match_columns(found: Sequence[str], required: Sequence[str]) -> dict[str, in
     if missing:
         listed = ", ".join(_shown(name) for name in found)
         shown = listed if len(listed) <= 300 else listed[:300] + "…"
-        hint = "export a file with these columns (names are matched ignoring case)."
+        hint = (
+            "declare this file's own columns with `make init DATA=<the file>` (or name its declaration with "
+            "DECLARATION=), or export a file with these columns (names are matched ignoring case)."
+        )
         if len(found) == 1 and len(found[0]) > 20:
             hint = (
                 "the header was read as one single column: if the file uses a separator other than "
@@ -79,13 +82,27 @@ def match_columns(found: Sequence[str], required: Sequence[str]) -> dict[str, in
     return {column: positions[normalise_name(column)][0] for column in required}
 
 
-def _select_list(names: Sequence[str], mapping: dict[str, int]) -> tuple[str, tuple[str, ...]]:
-    """Required columns under their canonical names, then the extra ones (renamed if they clash)."""
+def match_optional(found: Sequence[str], optional: Sequence[str], taken: dict[str, int]) -> dict[str, int | None]:
+    """Position of each optional declared column present in `found` (None when absent)."""
+    positions = {normalise_name(name): position for position, name in reversed(list(enumerate(found)))}
+    used = set(taken.values())
+    matched: dict[str, int | None] = {}
+    for column in optional:
+        position = positions.get(normalise_name(column))
+        matched[column] = position if position not in used else None
+    return matched
+
+
+def _select_list(
+    names: Sequence[str], mapping: dict[str, int], absent: Sequence[str] = ()
+) -> tuple[str, tuple[str, ...]]:
+    """Declared columns under their declared names (absent optional ones as NULL), then the extra ones."""
     items = [
         f"{quote_identifier(names[position])}::varchar as {quote_identifier(column)}"
         for column, position in mapping.items()
     ]
-    used = {name.casefold() for name in (*mapping, *RESERVED_NAMES)}
+    items += [f"null::varchar as {quote_identifier(column)}" for column in absent]
+    used = {name.casefold() for name in (*mapping, *absent, *RESERVED_NAMES)}
     extra: list[str] = []
     for position, name in enumerate(names):
         if position in mapping.values():
@@ -126,13 +143,27 @@ def _csv_reader_sql(path: Path, dialect: CsvDialect, compressed: bool) -> str:
     )
 
 
+def _declared_mapping(
+    found: Sequence[str], required: Sequence[str], optional: Sequence[str]
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Positions of the declared columns found, and the optional ones that are absent."""
+    mapping = match_columns(found, required)
+    matched = match_optional(found, optional, mapping)
+    mapping.update({column: position for column, position in matched.items() if position is not None})
+    return mapping, tuple(column for column, position in matched.items() if position is None)
+
+
 def _stage_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str], options: CsvOptions | None
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    required: Sequence[str],
+    options: CsvOptions | None,
+    optional: Sequence[str] = (),
 ) -> tuple[str, dict[str, int], tuple[str, ...], CsvDialect, int]:
     """Read the CSV into temp tables; returns (load sql, mapping, extra, dialect, rejected rows)."""
     dialect = sniff_csv(path, required, options)
-    mapping = match_columns(dialect.source_header, required)
-    select_list, extra = _select_list(dialect.header, mapping)
+    mapping, absent = _declared_mapping(dialect.source_header, required, optional)
+    select_list, extra = _select_list(dialect.header, mapping, absent)
     with _scratch_directory(con) as scratch:
         attempts = [dialect.needs_transcoding, True]  # then once more with one kind of line ending
         for attempt, transcode in enumerate(attempts):
@@ -189,15 +220,15 @@ def _stage_csv(
     return load_sql, mapping, extra, dialect, len(rejected)
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str]):
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str], optional: Sequence[str] = ()):
     literal = quote_literal(str(path))
     try:
         described = con.execute(f"describe select * from read_parquet({literal})").fetchall()
     except duckdb.Error as exc:
         raise UserError(f"cannot read {path} as PARQUET: {_first_line(exc)}. Check the file's format.") from None
     found = [row[0] for row in described]
-    mapping = match_columns(found, required)
-    select_list, extra = _select_list(found, mapping)
+    mapping, absent = _declared_mapping(found, required, optional)
+    select_list, extra = _select_list(found, mapping, absent)
     con.execute("drop table if exists customers_rejected_load")
     con.execute(
         "create temp table customers_rejected_load (source_row_number bigint, source_line_number bigint, "
@@ -227,7 +258,11 @@ def _check_path(path: Path) -> None:
 
 
 def load_raw_file(
-    con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str], options: CsvOptions | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    required: Sequence[str],
+    options: CsvOptions | None = None,
+    optional: Sequence[str] = (),
 ) -> LoadSummary:
     """Copy the input file, unchanged and as text, into `raw.customers`, in one transaction.
 
@@ -243,11 +278,11 @@ def load_raw_file(
     encoding = separator = ""
     if file_format == "csv":
         options = options if options is not None else CsvOptions.from_environment()
-        load_sql, mapping, extra, dialect, rejected = _stage_csv(con, path, required, options)
+        load_sql, mapping, extra, dialect, rejected = _stage_csv(con, path, required, options, optional)
         header = dialect.header
         encoding, separator = dialect.encoding, dialect.separator
     else:
-        load_sql, mapping, extra, header = _stage_parquet(con, path, required)
+        load_sql, mapping, extra, header = _stage_parquet(con, path, required, optional)
         rejected = 0
     try:
         con.execute("begin transaction")

@@ -35,6 +35,7 @@ from .features import (
     centres_to_units,
     drop_constant_features,
     fit_preprocessor,
+    log_skewed,
     transform,
     units_to_encoded,
 )
@@ -166,6 +167,7 @@ def run_segmentation(settings: Settings) -> str:
     # otherwise keep what the read brought in (0.6 GB at ten million customers).
     n_customers = table.num_rows
     _check_settings(settings, n_customers)
+    table = log_skewed(table, contract)
     contract, dropped = drop_constant_features(table, contract)
 
     weightings = list(WEIGHTINGS) if settings.weighting == "auto" else [settings.weighting]

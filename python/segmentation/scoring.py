@@ -22,7 +22,7 @@ from .clustering import assign
 from .config import Settings
 from .contract import load_contract
 from .errors import UserError
-from .features import transform
+from .features import log_skewed, transform
 from .pipeline import load_model, stage
 from .warehouse import RESULTS_SCHEMA, connect, read_features, table_exists, write_results
 
@@ -71,7 +71,7 @@ def score_customers(settings: Settings, features_warehouse: Path, features_manif
             )
         with connect(features_warehouse, read_only=True) as source:
             source_file = str(source.sql("select source_file from raw.load_metadata").fetchall()[0][0])
-            table = read_features(source, trained)
+            table = log_skewed(read_features(source, trained), trained)
         if table.num_rows == 0:
             raise UserError(f"no usable customer in {source_file}: see its quarantine in {features_warehouse}.")
         with stage(f"scoring {table.num_rows:,} customers with the model of run {run_id}"):

@@ -1,3 +1,10 @@
+{#- One row per customer. When an id repeats, the declared order (deduplicate.latest_first)
+    says which record is the latest; the row further down the file breaks ties, as exports
+    append newer records. Each attribute comes from the latest record that has it, so a gap
+    in the latest record is filled, not imputed. -#}
+{%- set decl = declaration() -%}
+{%- set columns = kept_columns() -%}
+
 with
 
 usable_rows as (
@@ -9,14 +16,15 @@ usable_rows as (
 
 ranked as (
 
-    -- The export has no timestamp, so recency is read from the data: a customer's
-    -- later record shows an older age (then more work experience); on a tie, the row
-    -- further down the file wins, as exports append newer records.
     select
         *,
         row_number() over (
             partition by customer_id
-            order by age desc nulls last, work_experience desc nulls last, source_row_number desc
+            order by
+                {%- for item in decl.latest_first %}
+                {{ item.name }} {{ item.order }} nulls last,
+                {%- endfor %}
+                source_row_number desc
         ) as recency_rank
 
     from usable_rows
@@ -25,21 +33,13 @@ ranked as (
 
 merged as (
 
-    -- one row per customer: each attribute from the most recent record that has it
-    -- (arg_min skips NULLs), so a gap in the latest record is filled, not imputed
+    -- min_by skips a record whose value is missing: its ordering value is NULL then
     select
         customer_id,
-        arg_min(gender, recency_rank) as gender,
-        arg_min(ever_married, recency_rank) as ever_married,
-        arg_min(age, recency_rank) as age,
-        arg_min(graduated, recency_rank) as graduated,
-        arg_min(profession, recency_rank) as profession,
-        arg_min(work_experience, recency_rank) as work_experience,
-        arg_min(spending_score, recency_rank) as spending_score,
-        arg_min(family_size, recency_rank) as family_size,
-        arg_min(var_1, recency_rank) as var_1,
-        arg_min(known_segment, recency_rank) as known_segment,
-        arg_min(source_row_number, recency_rank) as source_row_number,
+        {%- for column in columns %}
+        min_by({{ column.name }}, case when {{ column.name }} is not null then recency_rank end) as {{ column.name }},
+        {%- endfor %}
+        min_by(source_row_number, recency_rank) as source_row_number,
         count(*) as records_merged
 
     from ranked

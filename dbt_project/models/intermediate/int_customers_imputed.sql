@@ -1,3 +1,10 @@
+{#- Remaining gaps filled as each column declares: the median (numbers), the most frequent
+    value (ties to the alphabetically first, so runs are reproducible), a constant, or not
+    at all. A column with no value at all has neither median nor mode: it takes its declared
+    fallback, so it is constant, and the clustering step leaves it out. Ordered categories
+    also get their rank (`<name>_level`). -#}
+{%- set columns = mart_columns() -%}
+
 with
 
 customers as (
@@ -6,55 +13,26 @@ customers as (
 
 ),
 
-spending_levels as (
-
-    select * from {{ ref('spending_levels') }}
-
-),
-
-category_labels as (
-
-    select * from {{ ref('category_labels') }}
-
-),
-
-{#- a column with no value at all has no median or mode: it takes this neutral value -#}
-{% set fallback = var('empty_column_fallback', {'age': 40, 'work_experience': 0, 'family_size': 1}) %}
-{% set labelled_columns = ['gender', 'profession', 'spending_score', 'var_1'] %}
-
-fallback_labels as (
+medians as (
 
     select
-        {% for column in labelled_columns %}
-        min(label) filter (where column_name = '{{ column }}') as {{ column }}{{ "," if not loop.last }}
-        {% endfor %}
-
-    from category_labels
-
-),
-
-{#- the most frequent value; ties go to the alphabetically first, so runs are reproducible -#}
-{% set categorical_columns = ['gender', 'ever_married', 'graduated', 'profession', 'spending_score', 'var_1'] %}
-
-numeric_medians as (
-
-    select
-        coalesce(median(age), {{ fallback['age'] }}) as age,
-        coalesce(median(work_experience), {{ fallback['work_experience'] }}) as work_experience,
-        coalesce(median(family_size), {{ fallback['family_size'] }}) as family_size
+        {%- for column in columns if column.impute == 'median' %}
+        {{ median_of(column.name) }} as {{ column.name }},
+        {%- endfor %}
+        count(*) as customers
 
     from customers
 
 ),
 
-{% for column in categorical_columns %}
-{{ column }}_mode as (
+{% for column in columns if column.impute == 'most_frequent' %}
+{{ column.name }}_mode as (
 
-    select {{ column }} as value
+    select {{ column.name }} as value
     from customers
-    where {{ column }} is not null
-    group by {{ column }}
-    order by count(*) desc, {{ column }}
+    where {{ column.name }} is not null
+    group by {{ column.name }}
+    order by count(*) desc, {{ column.name }}
     limit 1
 
 ),
@@ -62,50 +40,46 @@ numeric_medians as (
 {% endfor %}
 imputed as (
 
-    -- numbers: the median of the deduplicated base; categories and yes/no: the mode
     select
         customers.customer_id,
-        coalesce(customers.gender, (select value from gender_mode), fallback_labels.gender) as gender,
-        coalesce(customers.ever_married, (select value from ever_married_mode), false) as ever_married,
-        cast(round(coalesce(customers.age, numeric_medians.age)) as integer) as age,
-        coalesce(customers.graduated, (select value from graduated_mode), false) as graduated,
-        coalesce(customers.profession, (select value from profession_mode), fallback_labels.profession) as profession,
-        cast(round(coalesce(customers.work_experience, numeric_medians.work_experience)) as integer)
-            as work_experience,
-        coalesce(customers.spending_score, (select value from spending_score_mode), fallback_labels.spending_score) as spending_score,
-        cast(round(coalesce(customers.family_size, numeric_medians.family_size)) as integer) as family_size,
-        coalesce(customers.var_1, (select value from var_1_mode), fallback_labels.var_1) as var_1,
+        {%- for column in columns %}
+        {%- if column.impute == 'median' %}
+        {%- set filled = 'coalesce(customers.' ~ column.name ~ ', medians.' ~ column.name ~ ', ' ~ sql_constant(column.fallback, column) ~ ')' %}
+        cast({{ 'round(' ~ filled ~ ')' if column.type == 'integer' else filled }} as {{ column_type(column) }}) as {{ column.name }},
+        {%- elif column.impute == 'most_frequent' %}
+        coalesce(customers.{{ column.name }}, (select value from {{ column.name }}_mode), {{ sql_constant(column.fallback, column) }})
+            as {{ column.name }},
+        {%- elif column.impute == 'constant' %}
+        coalesce(customers.{{ column.name }}, {{ sql_constant(column.impute_value, column) }}) as {{ column.name }},
+        {%- else %}
+        customers.{{ column.name }},
+        {%- endif %}
+        {%- endfor %}
+        {%- for column in columns if column.impute != 'none' %}
+        customers.{{ column.name }} is null as is_{{ column.name }}_imputed,
+        {%- endfor %}
         customers.records_merged,
-        customers.known_segment,
-        customers.source_row_number,
-
-        -- which values were filled in, for the data-quality report
-        customers.gender is null as is_gender_imputed,
-        customers.ever_married is null as is_ever_married_imputed,
-        customers.age is null as is_age_imputed,
-        customers.graduated is null as is_graduated_imputed,
-        customers.profession is null as is_profession_imputed,
-        customers.work_experience is null as is_work_experience_imputed,
-        customers.spending_score is null as is_spending_score_imputed,
-        customers.family_size is null as is_family_size_imputed,
-        customers.var_1 is null as is_var_1_imputed
+        customers.source_row_number
 
     from customers
-    cross join numeric_medians
-    cross join fallback_labels
+    cross join medians
 
 ),
 
-with_levels as (
+ranked_levels as (
 
     select
-        imputed.*,
-        spending_levels.spending_level
+        *
+        {%- for column in columns if column.ordered %},
+        case {{ column.name }}
+            {%- for level in column.levels %}
+            when {{ sql_string(level.value) }} then {{ loop.index0 }}
+            {%- endfor %}
+        end as {{ column.name }}_level
+        {%- endfor %}
 
     from imputed
-    left join spending_levels
-        on imputed.spending_score = spending_levels.spending_score
 
 )
 
-select * from with_levels
+select * from ranked_levels

@@ -1,3 +1,12 @@
+{#- Every input row with `quarantine_reason`: NULL for a usable row, else the first rule
+    it breaks, in declaration order (the rules come from the declaration: unreadable
+    values, ranges, unknown levels). Derived columns are computed here, from the typed
+    values, so that their ranges are rules too. Missing values are not a reason: they are
+    imputed downstream. -#}
+{%- set decl = declaration() -%}
+{%- set attributes = declared_attributes() -%}
+{%- set rules = quarantine_rules() -%}
+
 with
 
 customers as (
@@ -12,85 +21,101 @@ rejected_rows as (
 
 ),
 
-category_labels as (
+reference_date as (
 
-    select * from {{ ref('category_labels') }}
+    -- the date derivations count from: declared, else the latest date in the file (one row)
+    select
+        {% if decl.as_of -%}
+        cast({{ sql_string(decl.as_of) }} as date) as as_of
+        {%- elif decl.date_columns -%}
+        greatest({% for name in decl.date_columns %}max({{ name }}){{ ", " if not loop.last }}{% endfor %}) as as_of
+        {%- else -%}
+        max(cast(null as date)) as as_of
+        {%- endif %}
+
+    from customers
 
 ),
 
-labelled as (
+derived as (
 
     select
         customers.*,
-        gender_labels.label as gender,
-        profession_labels.label as profession,
-        spending_labels.label as spending_score,
-        var_1_labels.label as var_1
+        {%- for column in decl.derived %}
+        cast({{ derived_value(column, 'reference_date.as_of') }} as {{ column_type(column) }}) as {{ column.name }},
+        {%- endfor %}
+        reference_date.as_of
 
     from customers
-    left join category_labels as gender_labels
-        on gender_labels.column_name = 'gender'
-        and gender_labels.source_value = customers.gender_key
-    left join category_labels as profession_labels
-        on profession_labels.column_name = 'profession'
-        and profession_labels.source_value = customers.profession_key
-    left join category_labels as spending_labels
-        on spending_labels.column_name = 'spending_score'
-        and spending_labels.source_value = customers.spending_score_key
-    left join category_labels as var_1_labels
-        on var_1_labels.column_name = 'var_1'
-        and var_1_labels.source_value = customers.var_1_key
+    cross join reference_date
 
 ),
 
 validated as (
 
-    -- the first rule a row breaks is its reason; a row breaking none is usable
     select
         *,
         case
             when coalesce(
-                customer_id, gender_key, ever_married_text, age_text, graduated_text,
-                profession_key, work_experience_text, spending_score_key, family_size_text, var_1_key
+                {%- for column in decl.columns %}
+                {{ column.name }}__text{{ "," if not loop.last }}
+                {%- endfor %}
             ) is null then 'empty_row'
             when customer_id is null then 'missing_customer_id'
-            when age_text is not null and age is null then 'unparseable_age'
-            when not (age between {{ var('min_age') }} and {{ var('max_age') }}) then 'age_out_of_range'
-            when work_experience_text is not null and work_experience is null then 'unparseable_work_experience'
-            when work_experience < 0 then 'negative_work_experience'
-            when not (work_experience <= {{ var('max_work_experience') }}) then 'work_experience_out_of_range'
-            when family_size_text is not null and family_size is null then 'unparseable_family_size'
-            when not (family_size between 1 and {{ var('max_family_size') }}) then 'family_size_out_of_range'
-            when ever_married_text is not null and ever_married is null then 'unparseable_ever_married'
-            when graduated_text is not null and graduated is null then 'unparseable_graduated'
-            when gender_key is not null and gender is null then 'unknown_gender'
-            when profession_key is not null and profession is null then 'unknown_profession'
-            when spending_score_key is not null and spending_score is null then 'unknown_spending_score'
-            when var_1_key is not null and var_1 is null then 'unknown_var_1'
+            {%- for rule in rules %}
+            when {{ rule.test }} then {{ sql_string(rule.reason) }}
+            {%- endfor %}
         end as quarantine_reason
 
-    from labelled
+    from derived
 
 ),
 
 malformed as (
 
     -- records that could not be split into fields: no value to validate, kept as raw text
-    select
-        source_row_number,
-        source_line_number,
-        source_line,
-        'malformed_row' as quarantine_reason
-
-    from rejected_rows
+    select * from rejected_rows
 
 ),
 
 final as (
 
-    select * from validated
-    union all by name
-    select * from malformed
+    -- the two branches column for column (no engine-specific "union by name")
+    select
+        source_row_number,
+        {%- for column in decl.columns %}
+        {{ column.name }}__text,
+        source_{{ column.name }},
+        {{ column.name }},
+        {%- endfor %}
+        {%- for column in decl.derived %}
+        {{ column.name }},
+        {%- endfor %}
+        as_of,
+        quarantine_reason,
+        cast(null as bigint) as source_line_number,
+        cast(null as {{ dbt.type_string() }}) as source_line
+
+    from validated
+
+    union all
+
+    select
+        source_row_number,
+        {%- for column in decl.columns %}
+        cast(null as {{ dbt.type_string() }}),
+        cast(null as {{ dbt.type_string() }}),
+        cast(null as {{ column_type(column) }}),
+        {%- endfor %}
+        {%- for column in decl.derived %}
+        cast(null as {{ column_type(column) }}),
+        {%- endfor %}
+        cast(null as date),
+        'malformed_row',
+        source_line_number,
+        source_line
+
+    from malformed
 
 )
 

@@ -1,3 +1,8 @@
+{#- The clustering input: the id, every declared column whose role is not `ignored`
+    (its `meta.role` in the generated contract tells Python what to do with it), the
+    ranks of ordered categories and how many records were merged. -#}
+{%- set columns = mart_columns() -%}
+
 with
 
 customers as (
@@ -10,18 +15,13 @@ final as (
 
     select
         customer_id,
-        gender,
-        ever_married as is_married,
-        age,
-        graduated as has_degree,
-        profession,
-        work_experience,
-        spending_score,
-        spending_level,
-        family_size,
-        var_1,
-        records_merged,
-        known_segment
+        {%- for column in columns %}
+        {{ column.name }},
+        {%- if column.ordered %}
+        cast({{ column.name }}_level as integer) as {{ column.name }}_level,
+        {%- endif %}
+        {%- endfor %}
+        cast(records_merged as bigint) as records_merged
 
     from customers
 

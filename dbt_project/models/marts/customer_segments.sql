@@ -1,3 +1,6 @@
+{#- The latest run's segment of each customer, beside the columns it is profiled on. -#}
+{%- set columns = mart_columns() | rejectattr('role', 'equalto', 'label') | list -%}
+
 with
 
 customers as (
@@ -16,19 +19,15 @@ final as (
 
     select
         customers.customer_id,
-        assignments.segment_id,
-        assignments.distance_to_centroid,
-        assignments.run_id,
-        customers.gender,
-        customers.is_married,
-        customers.age,
-        customers.has_degree,
-        customers.profession,
-        customers.work_experience,
-        customers.spending_score,
-        customers.spending_level,
-        customers.family_size,
-        customers.var_1
+        cast(assignments.segment_id as integer) as segment_id,
+        cast(assignments.distance_to_centroid as double) as distance_to_centroid,
+        assignments.run_id
+        {%- for column in columns %},
+        customers.{{ column.name }}
+        {%- if column.ordered %},
+        customers.{{ column.name }}_level
+        {%- endif %}
+        {%- endfor %}
 
     from customers
     inner join assignments

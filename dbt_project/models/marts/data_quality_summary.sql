@@ -42,22 +42,29 @@ quarantine_reasons as (
 
 ),
 
+imputed_counts as (
+
+    select
+        {%- for column in mart_columns() if column.impute != 'none' %}
+        count_if(is_{{ column.name }}_imputed) as {{ column.name }},
+        {%- endfor %}
+        count(*) as customers
+
+    from customers
+
+),
+
 imputations as (
 
-    select 'imputation' as section, column_name as item, imputed as rows, 20 as item_order
-    from (
-        select
-            count_if(is_gender_imputed) as gender,
-            count_if(is_ever_married_imputed) as ever_married,
-            count_if(is_age_imputed) as age,
-            count_if(is_graduated_imputed) as graduated,
-            count_if(is_profession_imputed) as profession,
-            count_if(is_work_experience_imputed) as work_experience,
-            count_if(is_spending_score_imputed) as spending_score,
-            count_if(is_family_size_imputed) as family_size,
-            count_if(is_var_1_imputed) as var_1
-        from customers
-    ) unpivot (imputed for column_name in (*))
+    -- one row per imputed column (the declaration's names), without an engine-specific unpivot
+    {%- for column in mart_columns() if column.impute != 'none' %}
+    select 'imputation' as section, {{ sql_string(column.name) }} as item, {{ column.name }} as rows, 20 as item_order
+    from imputed_counts
+    union all
+    {%- endfor %}
+    select 'imputation', 'none', 0, 20
+    from imputed_counts
+    where false
 
 ),
 
@@ -77,7 +84,7 @@ final as (
         section,
         item,
         cast(rows as bigint) as rows,
-        row_number() over (order by item_order, rows desc, item) as display_order
+        cast(row_number() over (order by item_order, rows desc, item) as bigint) as display_order
 
     from unioned
 

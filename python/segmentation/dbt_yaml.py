@@ -1,0 +1,255 @@
+"""The dbt properties a declaration implies, written as dbt's own YAML.
+
+`dbt_project/models/declared/_declared.yml` is generated, never edited: the `raw`
+source (the declaration rides along as the customers table's `meta`, where the
+macros read it) and the enforced contracts of the marts whose columns follow the
+declaration. The file is rewritten only when its content changes, so dbt's partial
+parsing keeps working between runs on the same declaration.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .declaration import ID_NAME, Declaration
+
+GENERATED = Path("models") / "declared" / "_declared.yml"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def _quoted(name: str) -> str:
+    # declared names are plain lower-case identifiers and never keywords (declaration.RESERVED)
+    return name
+
+
+def _contract_columns(declaration: Declaration, constrained: bool) -> list[dict]:
+    """The declared columns as the marts hold them: types, meta roles, and their rules as constraints.
+
+    customer_features (`constrained`) carries the label column too; the profiles do not.
+    """
+    columns: list[dict] = []
+    for column in declaration.mart_columns():
+        name = column["name"]
+        if name == ID_NAME or (column["role"] == "label" and not constrained):
+            continue
+        meta: dict[str, Any] = {"role": column["role"], "declared_type": column["type"]}
+        if column["skewed"]:
+            meta["skewed"] = True
+        role = column["role"]
+        entry: dict[str, Any] = {
+            "name": name,
+            "data_type": column["mart_type"],
+            "description": column["description"],
+            "config": {"meta": meta},
+        }
+        constraints = []
+        if constrained and column["impute"] != "none":
+            constraints.append({"type": "not_null"})
+        if constrained:
+            low, high = column["range_min"], column["range_max"]
+            bounds = [f"{_quoted(name)} >= {low}"] if low is not None else []
+            bounds += [f"{_quoted(name)} <= {high}"] if high is not None else []
+            if bounds:
+                constraints.append({"type": "check", "expression": " and ".join(bounds)})
+            if column["levels"]:
+                values = ", ".join(_literal(level["value"]) for level in column["levels"])
+                constraints.append({"type": "check", "expression": f"{_quoted(name)} in ({values})"})
+        if constraints:
+            entry["constraints"] = constraints
+        if role == "ordinal" and column["type"] == "category":
+            # the labels are profiled; their codes are what the clustering scales
+            entry["config"]["meta"] = {**meta, "role": "profile"}
+            columns.append(entry)
+            level = {
+                "name": f"{name}_level",
+                "data_type": "integer",
+                "description": f"{column['description']} as a rank, 0 = {column['levels'][0]['value']}.",
+                "config": {"meta": {"role": "ordinal", "declared_type": "integer"}},
+            }
+            if constrained:
+                level["constraints"] = [
+                    {"type": "not_null"},
+                    {
+                        "type": "check",
+                        "expression": f"{_quoted(name + '_level')} between 0 and {len(column['levels']) - 1}",
+                    },
+                ]
+            columns.append(level)
+            continue
+        columns.append(entry)
+    return columns
+
+
+def _id_column(**extra: Any) -> dict:
+    return {
+        "name": ID_NAME,
+        "data_type": "varchar",
+        "description": "Customer identifier; the grain.",
+        "constraints": [{"type": "not_null"}],
+        **extra,
+    }
+
+
+def _customer_features(declaration: Declaration) -> dict:
+    return {
+        "name": "customer_features",
+        "description": (
+            "One row per customer: cleaned, deduplicated and imputed features, the table the clustering step reads. "
+            "Generated from the declaration " + declaration.path.name + "; each column's meta.role is the contract "
+            "with Python (numeric and ordinal are scaled, categorical one-hot encoded, profile kept for the report)."
+        ),
+        "config": {"contract": {"enforced": True}},
+        "columns": [
+            _id_column(config={"meta": {"role": "id"}}, data_tests=["unique"]),
+            *_contract_columns(declaration, constrained=True),
+            {
+                "name": "records_merged",
+                "data_type": "bigint",
+                "description": "Input records merged into this customer (1 = exported once).",
+                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "records_merged >= 1"}],
+            },
+        ],
+    }
+
+
+def _customer_segments(declaration: Declaration) -> dict:
+    return {
+        "name": "customer_segments",
+        "description": "One row per customer of the latest run: its segment, then the features it was profiled on.",
+        "config": {"contract": {"enforced": True}},
+        "columns": [
+            _id_column(
+                data_tests=[
+                    "unique",
+                    {"relationships": {"arguments": {"to": "ref('customer_features')", "field": ID_NAME}}},
+                ]
+            ),
+            {
+                "name": "segment_id",
+                "data_type": "integer",
+                "description": "Segment number.",
+                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "segment_id >= 1"}],
+            },
+            {
+                "name": "distance_to_centroid",
+                "data_type": "double",
+                "description": "Distance to the segment centre in the encoded feature space.",
+                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "distance_to_centroid >= 0"}],
+            },
+            {
+                "name": "run_id",
+                "data_type": "varchar",
+                "description": "The run.",
+                "constraints": [{"type": "not_null"}],
+            },
+            *_contract_columns(declaration, constrained=False),
+        ],
+    }
+
+
+def _customer_quarantine(declaration: Declaration) -> dict:
+    fixed = [
+        ("source_row_number", "bigint", "Input row position; the grain.", True),
+        ("customer_id", "varchar", "Cleaned identifier, NULL when missing.", False),
+        ("quarantine_reason", "varchar", "The first validation rule the row breaks.", True),
+        ("rule", "varchar", "empty_row, malformed_row, missing_id, unparseable, out_of_range or unknown_level.", True),
+        ("feature", "varchar", "The warehouse column the rule is about (NULL for row rules).", False),
+        ("column_name", "varchar", "The file's column whose value broke the rule (NULL for row rules).", False),
+        ("source_value", "varchar", "That value exactly as exported (a malformed row's raw text).", False),
+        ("source_line_number", "bigint", "For a malformed_row, the line of the file where it starts.", False),
+        ("source_line", "varchar", "For a malformed_row, the record's raw text.", False),
+    ]
+    columns = [
+        {
+            "name": name,
+            "data_type": kind,
+            "description": text,
+            **({"constraints": [{"type": "not_null"}]} if required else {}),
+        }
+        for name, kind, text, required in fixed
+    ]
+    columns[0]["data_tests"] = ["unique"]
+    for column in declaration.columns:
+        columns.append(
+            {
+                "name": f"source_{column['name']}",
+                "data_type": "varchar",
+                "description": f"The row's {column['column']} exactly as read from the file, as text.",
+            }
+        )
+    return {
+        "name": "customer_quarantine",
+        "description": "One row per input row that cannot be used, with its reason and its values as exported.",
+        "config": {"contract": {"enforced": True}},
+        "columns": columns,
+    }
+
+
+def _raw_source(declaration: Declaration) -> dict:
+    columns = [
+        {
+            "name": "source_row_number",
+            "description": "1-based position of the row in the input file.",
+            "data_tests": ["unique", "not_null"],
+        },
+    ]
+    for column in declaration.columns:
+        columns.append(
+            {"name": column["column"], "description": column.get("description") or column["column"], "quote": True}
+        )
+    return {
+        "name": "raw",
+        "schema": "raw",
+        "description": "The input file as loaded by `python -m segmentation ingest`, every column as text.",
+        "tables": [
+            {
+                "name": "customers",
+                "description": f"One row per row of the input file, declared by {declaration.path.name}.",
+                "config": {"meta": {"declaration": declaration.spec, "declaration_file": str(declaration.path)}},
+                "columns": columns,
+            },
+            {
+                "name": "customers_rejected",
+                "description": "Records of the file that could not be split into the header's fields, as raw text.",
+                "columns": [{"name": "source_row_number", "data_tests": ["unique", "not_null"]}],
+            },
+            {"name": "load_metadata", "description": "One row describing the last load."},
+            {"name": "load_columns", "description": "One row per column of the input file, in file order."},
+        ],
+    }
+
+
+def render(declaration: Declaration) -> str:
+    document = {
+        "version": 2,
+        "sources": [_raw_source(declaration)],
+        "models": [_customer_features(declaration), _customer_segments(declaration), _customer_quarantine(declaration)],
+    }
+    header = (
+        f"# Generated from {declaration.path} by `python -m segmentation declare`: do not edit.\n"
+        "# Edit the declaration instead; docs/declaration.md describes it.\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+def write(declaration: Declaration, project_dir: Path) -> Path:
+    """Write the generated properties file; untouched when the content is the same."""
+    target = project_dir / GENERATED
+    text = render(declaration)
+    if target.is_file() and target.read_text(encoding="utf-8") == text:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+    os.replace(handle.name, target)
+    return target
