@@ -166,7 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     declare.add_argument("input", nargs="?", help="the input file the declaration is for (default: DATA)")
     declare.set_defaults(func=_cmd_declare)
 
-
     init = commands.add_parser(
         "init", help="profile a customer file and write its starter declaration (dbt_project/declarations/<stem>.yml)"
     )

@@ -20,6 +20,7 @@ from segmentation.report.i18n import capitalise, fill
 class Word:
     text: str
     kind: str  # adjective | noun | phrase
+    people: bool = False  # a noun naming who they are (a refined level: "lawyers"), preferred as the head
 
 
 def classify(text: str, cfg: Mapping) -> str:
@@ -29,6 +30,8 @@ def classify(text: str, cfg: Mapping) -> str:
         return "phrase"
     if tokens[0].casefold() in {w.casefold() for w in cfg.get("phrase_starts", [])}:
         return "phrase"
+    if tokens[0].casefold() in {w.casefold() for w in cfg.get("adjective_starts", [])}:
+        return "adjective"  # "plus âgés", "very active"
     endings = tuple(cfg.get("noun_endings", ["s"]))
     nouns = {w.casefold() for w in cfg.get("plural_nouns", [])}
     if len(tokens) == 1:
@@ -40,15 +43,35 @@ def classify(text: str, cfg: Mapping) -> str:
     return "noun" if head.casefold().endswith(endings) or head.casefold() in nouns else "phrase"
 
 
+def _ends_of_scale(trait: Trait) -> bool:
+    """For an ordered category named by its level mean: is its telling level the top (or bottom) one?
+
+    "big spenders" fits a segment of mostly High spenders, not one of mostly Average ones.
+    """
+    if trait.detail is None:
+        return True
+    levels = list(trait.detail.feature.levels)
+    if not levels:
+        return True
+    return trait.detail.level == (levels[-1] if trait.up else levels[0])
+
+
 def trait_word(trait: Trait, cfg: Mapping, refinements: Mapping, lang: str) -> Word:
     """The word of one trait: a refinement, else the declared word, else the rules' default."""
+    if not _ends_of_scale(trait):
+        trait = trait.detail
     feature = trait.feature
     if trait.level is not None:
         refined = refinements.get("levels", {}).get(feature.name, {}).get(trait.level, {})
         if lang in refined:
-            return Word(refined[lang], refined.get("kind", "noun"))
-        text = fill(cfg["level"], {"level": feature.level_label(trait.level), "label": feature.label})
-        return Word(text, "phrase")
+            kind = refined.get("kind", "noun")
+            return Word(refined[lang], kind, people=kind == "noun")
+        if feature.is_ordered:  # "average spending": a level of a scale, not a name
+            level = feature.level_label(trait.level).casefold()
+            return Word(
+                fill(cfg.get("ordered_level", cfg["level"]), {"level": level, "label": feature.label}), "phrase"
+            )
+        return Word(fill(cfg["level"], {"level": feature.level_label(trait.level), "label": feature.label}), "phrase")
     declared = feature.high if trait.up else feature.low
     if declared:
         return Word(declared, classify(declared, cfg))
@@ -61,7 +84,7 @@ def compose(words: Sequence[Word], cfg: Mapping) -> str:
     if not words:
         return cfg["average"]
     adjectives = [w for w in words if w.kind == "adjective"]
-    nouns = [w for w in words if w.kind == "noun"]
+    nouns = sorted((w for w in words if w.kind == "noun"), key=lambda w: not w.people)
     if adjectives:
         adjective = adjectives[0]
         noun = nouns[0].text if nouns else cfg["default_noun"]
@@ -70,7 +93,8 @@ def compose(words: Sequence[Word], cfg: Mapping) -> str:
         head = fill(template, {"adjective": adjective.text, "noun": noun})
         used = {id(adjective), id(nouns[0])} if nouns else {id(adjective)}
     else:
-        head, used = words[0].text, {id(words[0])}
+        first = nouns[0] if nouns and nouns[0].people else words[0]
+        head, used = first.text, {id(first)}
     rest = [w.text for w in words if id(w) not in used]
     return capitalise(cfg.get("separator", ", ").join([head, *rest]))
 
