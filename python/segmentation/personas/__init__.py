@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from segmentation.personas.actions import suggest
 from segmentation.personas.catalog import Catalog, Feature
-from segmentation.personas.naming import Word, distinct_names, trait_word
+from segmentation.personas.naming import Word, at_end_of_scale, distinct_names, trait_word
 from segmentation.personas.traits import Trait, TraitSettings, by_segment, rank_traits, trait_label, trait_texts
 from segmentation.report.i18n import NumberFormat, fill, texts, vocabulary
 
@@ -119,7 +119,9 @@ def build_personas(
             if shares
             else lines["nothing"]
         )
-        actions, channels = suggest([t for t in traits if t.nameable][:4], candidates[segment][:4], rules, lang)
+        # an ordered category whose telling level is a middle one ("average") acts as that level
+        acting = [t if at_end_of_scale(t) else t.detail for t in traits if t.nameable][:4]
+        actions, channels = suggest(acting, candidates[segment][:4], rules, lang)
         personas.append(
             Persona(
                 segment_id=segment,

@@ -43,7 +43,7 @@ def classify(text: str, cfg: Mapping) -> str:
     return "noun" if head.casefold().endswith(endings) or head.casefold() in nouns else "phrase"
 
 
-def _ends_of_scale(trait: Trait) -> bool:
+def at_end_of_scale(trait: Trait) -> bool:
     """For an ordered category named by its level mean: is its telling level the top (or bottom) one?
 
     "big spenders" fits a segment of mostly High spenders, not one of mostly Average ones.
@@ -58,7 +58,7 @@ def _ends_of_scale(trait: Trait) -> bool:
 
 def trait_word(trait: Trait, cfg: Mapping, refinements: Mapping, lang: str) -> Word:
     """The word of one trait: a refinement, else the declared word, else the rules' default."""
-    if not _ends_of_scale(trait):
+    if not at_end_of_scale(trait):
         trait = trait.detail
     feature = trait.feature
     if trait.level is not None:
