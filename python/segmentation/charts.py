@@ -126,6 +126,22 @@ def lift_colour(lift: float | None) -> str:
     return mpl.colors.to_hex(_LIFT_MAP(0.5 + 0.42 * position))  # 0.42: the darkest shades stay readable
 
 
+STD_DIFF_LIMIT = 2.0  # standard deviations at which the colour saturates
+
+
+def std_diff_colour(std_diff: float | None) -> str:
+    """Background colour of a heatmap cell for a standardised difference (segment − base, in sd)."""
+    if std_diff is None or not np.isfinite(std_diff):
+        return "#FFFFFF"
+    position = np.clip(std_diff / STD_DIFF_LIMIT, -1, 1)
+    return mpl.colors.to_hex(_LIFT_MAP(0.5 + 0.42 * position))
+
+
+def std_diff_scale(steps: Sequence[float] = (-2, -1, -0.5, 0, 0.5, 1, 2)) -> list[tuple[float, str]]:
+    """(standardised difference, colour) pairs for the heatmap's legend."""
+    return [(step, std_diff_colour(step)) for step in steps]
+
+
 def lift_scale(steps: Sequence[float] = (0.25, 0.5, 1, 2, 4)) -> list[tuple[float, str]]:
     """(lift, colour) pairs for the heatmap's legend."""
     return [(step, lift_colour(step)) for step in steps]
@@ -158,34 +174,36 @@ def segment_shares(
     path: Path,
     rows: Sequence[Mapping],
     colours: Mapping[int, str],
-    labels: Mapping[str, str],
+    panels: Mapping[str, str],
     percent: Callable[[float], str],
 ) -> Path:
-    """Two aligned panels: each segment's share of customers and of high spenders.
+    """Aligned panels of horizontal bars, one bar per segment: e.g. its share of customers.
 
-    rows: dicts with segment_id, label, share_of_customers, share_of_high_spenders.
-    labels: 'share_of_customers', 'share_of_high_spenders' (panel titles).
+    rows: dicts with segment_id, label and one 0–1 value per panel key.
+    panels: value key → panel title, in panel order.
     percent: formats a 0–1 share for the bar-end labels, in the report's language.
     """
     n = len(rows)
+    keys = list(panels)
     with mpl.rc_context(_STYLE):
         fig = _figure(170, 10 + 7.4 * n)
-        axes = fig.subplots(1, 2, sharey=True, gridspec_kw={"wspace": 0.08})
+        axes = np.atleast_1d(fig.subplots(1, len(keys), sharey=True, gridspec_kw={"wspace": 0.08}))
         y = np.arange(n)
-        top = max(max(r["share_of_customers"] or 0, r["share_of_high_spenders"] or 0) for r in rows)
-        for ax, key in zip(axes, ("share_of_customers", "share_of_high_spenders"), strict=True):
+        top = max(max(r[key] or 0 for key in keys) for r in rows) or 1.0
+        for ax, key in zip(axes, keys, strict=True):
             values = [r[key] or 0.0 for r in rows]
             ax.barh(y, values, height=0.62, color=[colours[r["segment_id"]] for r in rows])
             for yi, value in zip(y, values, strict=True):
                 ax.text(value + top * 0.015, yi, percent(value), va="center", ha="left", fontsize=7, color=INK)
-            ax.set_title(labels[key], loc="left", fontweight="bold", color=INK, pad=6)
+            ax.set_title(panels[key], loc="left", fontweight="bold", color=INK, pad=6)
             ax.xaxis.set_visible(False)
             ax.spines["bottom"].set_visible(False)
             ax.set_xlim(0, top * 1.18)
             ax.tick_params(axis="y", length=0)
         axes[0].set_yticks(y, [r["label"] for r in rows])
         axes[0].invert_yaxis()
-        axes[1].spines["left"].set_visible(False)
+        for ax in axes[1:]:
+            ax.spines["left"].set_visible(False)
         fig.subplots_adjust(left=0.05, right=0.99, top=1 - 7 / (10 + 7.4 * n), bottom=0.02)
         _fit_left_margin(fig, axes[0])
         return _save(fig, path)
@@ -200,14 +218,14 @@ def _fit_left_margin(fig: Figure, ax) -> None:
     fig.subplots_adjust(left=left)
 
 
-def profession_mix(
+def level_mix(
     path: Path,
     rows: Sequence[Mapping],
     colour: str,
     labels: Mapping[str, str],
     percent: Callable[[float], str],
 ) -> Path:
-    """Horizontal bars: share of the segment per profession, with the base share marked.
+    """Horizontal bars: share of the segment per level of a category, with the base share marked.
 
     rows: dicts with label, share, base_share, most common first.
     labels: 'this_segment', 'all_customers' (legend).

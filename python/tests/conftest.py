@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,22 +56,13 @@ def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "dbt"), *args], env=env, cwd=DBT_PROJECT, capture_output=True, text=True)
 
 
-def persona_names(warehouse: Path) -> dict[int, str]:
-    """The persona name of each segment, as the report names them from the warehouse's profiles."""
-    from segmentation.personas import build_personas, load_rules
+def persona_names(warehouse: Path, lang: str = "en") -> dict[int, str]:
+    """The persona name of each segment, as the report names them from the warehouse."""
+    from segmentation.report.build import prepare
+    from segmentation.report.i18n import load_rules
+    from segmentation.report.warehouse import read_warehouse
 
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-
-        def rows(sql: str) -> list[dict]:
-            relation = con.sql(sql)
-            return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
-
-        personas = build_personas(
-            rows("select * from marts.segment_profiles order by segment_id"),
-            rows("select * from marts.segment_traits"),
-            rows("select * from marts.segment_profession_mix"),
-            load_rules(ROOT / "reports" / "persona_rules.yml"),
-        )
+    _, personas, _, _ = prepare(read_warehouse(warehouse), load_rules(ROOT / "reports" / "persona_rules.yml"), lang)
     return {persona.segment_id: persona.name for persona in personas}
 
 

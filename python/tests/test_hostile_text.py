@@ -176,7 +176,7 @@ def test_hostile_values_are_kept_as_data(hostile: Hostile) -> None:
         quarantined = {
             value
             for (value,) in con.sql(
-                "select source_profession from marts.customer_quarantine where source_id like 'H-%'"
+                "select source_profession from marts.customer_quarantine where customer_id like 'H-%'"
             ).fetchall()
         }
         examples = [v for (v,) in con.sql("select source_value from marts.quarantine_examples").fetchall()]

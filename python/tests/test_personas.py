@@ -1,8 +1,7 @@
-"""Persona naming from the shipped rules (reports/persona_rules.yml and reports/i18n)."""
+"""Persona naming, descriptions and actions from a declared catalog and the shipped rules."""
 
 from __future__ import annotations
 
-import math
 import shutil
 
 import pytest
@@ -11,20 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segmentation.config import load_settings
-from segmentation.personas import NumberFormat, RulesError, build_personas, load_rules
+from segmentation.personas import Catalog, build_personas
+from segmentation.personas.naming import classify
+from segmentation.report.i18n import NumberFormat, RulesError, load_rules, vocabulary
 
 RULES_PATH = load_settings().persona_rules_path
-BASE_PROFESSIONS = {
-    "Artist": 0.30,
-    "Engineer": 0.09,
-    "Executive": 0.08,
-    "Healthcare": 0.16,
-    "Lawyer": 0.08,
-    "Homemaker": 0.03,
-    "Doctor": 0.09,
-    "Entertainment": 0.12,
-    "Marketing": 0.05,
-}
 
 
 @pytest.fixture(scope="module")
@@ -32,298 +22,220 @@ def rules():
     return load_rules(RULES_PATH)
 
 
-def profile(segment_id, customers=1000, age=45.0, married=0.6, graduated=0.6, female=0.45, family=2.9,
-            spend=(0.6, 0.25, 0.15), share_of_high_spenders=None, total=4000):  # fmt: skip
+def feature(name, data_type="number", label=None, high=None, low=None, unit=None, position=1, **extra):
+    label = label or (name.replace("_", " "), name.replace("_", " "))
     return {
-        "segment_id": segment_id,
-        "customers": customers,
-        "share_of_customers": customers / total,
-        "mean_age": age,
-        "share_married": married,
-        "share_graduated": graduated,
-        "share_female": female,
-        "mean_family_size": family,
-        "mean_work_experience": 2.6,
-        "share_spending_low": spend[0],
-        "share_spending_average": spend[1],
-        "share_spending_high": spend[2],
-        "share_of_high_spenders": share_of_high_spenders if share_of_high_spenders is not None else 0.25,
-    }
+        "feature": name, "position": position, "data_type": data_type, "role": extra.get("role", "numeric"),
+        "is_ordered": extra.get("is_ordered", False), "label_en": label[0], "label_fr": label[1],
+        "unit_en": unit, "unit_fr": unit,
+        "high_en": high[0] if high else None, "high_fr": high[1] if high else None,
+        "low_en": low[0] if low else None, "low_fr": low[1] if low else None,
+    }  # fmt: skip
 
 
-def mix(segment_id, shares: dict[str, float]):
-    ranked = sorted(shares.items(), key=lambda kv: -kv[1])
-    return [
-        {
-            "segment_id": segment_id,
-            "profession": name,
-            "customers": round(share * 1000),
-            "share": share,
-            "base_share": BASE_PROFESSIONS.get(name, 0.05),
-            "lift": share / BASE_PROFESSIONS.get(name, 0.05),
-            "profession_rank": rank,
-        }
-        for rank, (name, share) in enumerate(ranked, start=1)
-    ]
+def mean(segment, name, value, base, sd):
+    return {"segment_id": segment, "feature": name, "level": None, "kind": "mean", "segment_value": value,
+            "base_value": base, "lift": value / base if base else None, "std_diff": (value - base) / sd}  # fmt: skip
 
 
-def traits_for(segment_id, shares: dict[str, float], p: dict, base_age=45.0):
-    rows = [
-        {"segment_id": segment_id, "feature": "profession", "level": name, "segment_value": shares.get(name, 0.0),
-         "base_value": base, "lift": shares.get(name, 0.0) / base}
-        for name, base in BASE_PROFESSIONS.items()
-    ]  # fmt: skip
-    rows += [
-        {"segment_id": segment_id, "feature": "age", "level": None, "segment_value": p["mean_age"],
-         "base_value": base_age, "lift": p["mean_age"] / base_age},
-        {"segment_id": segment_id, "feature": "is_married", "level": None, "segment_value": p["share_married"],
-         "base_value": 0.6, "lift": p["share_married"] / 0.6},
-        {"segment_id": segment_id, "feature": "spending_score", "level": "High",
-         "segment_value": p["share_spending_high"], "base_value": 0.15, "lift": p["share_spending_high"] / 0.15},
-        {"segment_id": segment_id, "feature": "spending_level", "level": None, "segment_value": 1.9,
-         "base_value": 0.6, "lift": 1.9 / 0.6},
-        {"segment_id": segment_id, "feature": "var_1", "level": "Cat_6", "segment_value": 0.9,
-         "base_value": 0.1, "lift": 9.0},
-        {"segment_id": segment_id, "feature": "gender", "level": "Female", "segment_value": p["share_female"],
-         "base_value": 0.45, "lift": p["share_female"] / 0.45},
-        {"segment_id": segment_id, "feature": "gender", "level": "Male", "segment_value": 1 - p["share_female"],
-         "base_value": 0.55, "lift": (1 - p["share_female"]) / 0.55},
-    ]  # fmt: skip
-    return rows
+def share(segment, name, value, base, level=None):
+    sd = (base * (1 - base)) ** 0.5
+    return {"segment_id": segment, "feature": name, "level": level, "kind": "share", "segment_value": value,
+            "base_value": base, "lift": value / base if base else None,
+            "std_diff": (value - base) / sd if sd else None}  # fmt: skip
 
 
-SEED_LIKE = [
-    (profile(1, 1600, 47, 0.8, 0.8, 0.45, 2.7, (0.2, 0.65, 0.15), 0.3),
-     {"Artist": 0.35, "Engineer": 0.2, "Executive": 0.15, "Entertainment": 0.15, "Doctor": 0.15}),
-    (profile(2, 1100, 27, 0.08, 0.25, 0.4, 4.4, (0.93, 0.05, 0.02), 0.05),
-     {"Healthcare": 0.45, "Artist": 0.2, "Doctor": 0.15, "Entertainment": 0.2}),
-    (profile(3, 700, 76, 0.92, 0.6, 0.45, 2.0, (0.15, 0.15, 0.7), 0.5), {"Lawyer": 1.0}),
-    (profile(4, 600, 38, 0.85, 0.5, 0.9, 2.6, (0.6, 0.3, 0.1), 0.15), {"Homemaker": 1.0}),
+def profiles(*sizes):
+    total = sum(sizes)
+    return [{"segment_id": i, "customers": n, "share_of_customers": n / total} for i, n in enumerate(sizes, start=1)]
+
+
+RETAIL = [
+    feature("income", high=("affluent", "aisés"), low=("modest", "modestes"), unit="€", position=1),
+    feature("num_catalog_purchases", "integer", ("catalogue purchases", "achats sur catalogue"),
+            high=("catalogue buyers", "acheteurs catalogue"), position=2),
+    feature("kidhome", "integer", ("children at home", "enfants au foyer"), high=("with children", "avec enfants"),
+            low=("no children", "sans enfants"), position=3),
+    feature("visits", "integer", position=4),
+    feature("region", "category", position=5, role="categorical"),
 ]  # fmt: skip
 
 
-def personas_for(cases, rules, lang="en"):
-    profiles = [p for p, _ in cases]
-    mixes = [row for p, shares in cases for row in mix(p["segment_id"], shares)]
-    traits = [row for p, shares in cases for row in traits_for(p["segment_id"], shares, p)]
-    return build_personas(profiles, traits, mixes, rules, lang)
-
-
-# --- names ---------------------------------------------------------------------------------
-
-
-def test_seed_like_segments_get_the_personas_marketing_expects(rules):
-    personas = personas_for(SEED_LIKE, rules)
-    names = [p.name for p in personas]
-    assert names == [
-        "Mid-life mixed professionals, average spenders",
-        "Young mixed professionals, budget-conscious",
-        "Senior lawyers, high spenders",
-        "Mid-life homemakers, careful spenders",
+def retail_traits(segment, income, catalogue, kids, visits=5.0, north=0.5):
+    return [
+        mean(segment, "income", income, 50_000, 15_000),
+        mean(segment, "num_catalog_purchases", catalogue, 3, 2),
+        mean(segment, "kidhome", kids, 0.7, 0.6),
+        mean(segment, "visits", visits, 5, 2),
+        share(segment, "region", north, 0.5, "North"),
+        share(segment, "region", 1 - north, 0.5, "South"),
     ]
-    senior = personas[2]
-    assert senior.portrait == (
-        "Senior lawyers who spend freely and bring in 50% of all high spenders, often living alone or as a couple."
-    )
-    assert senior.demographics.startswith("Senior (average age 76), mostly married")
-    assert senior.behaviour == "High spending (70% high spenders); 100% lawyers."
-    assert personas[3].demographics == "Mid-life (average age 38), mostly married, mostly women (90%)."
 
 
-def test_french_names_follow_french_word_order(rules):
-    names = [p.name for p in personas_for(SEED_LIKE, rules, "fr")]
-    assert names[1] == "Jeunes profils variés, petits budgets"
-    assert names[2] == "Avocats seniors, gros budgets"
+def names(rules, catalog_rows, traits, sizes, lang="en", levels=()):
+    catalog = Catalog.from_rows(catalog_rows, levels, lang)
+    return [p.name for p in build_personas(profiles(*sizes), traits, catalog, rules, lang)]
 
 
-@pytest.mark.parametrize("offset, dominant", [(-0.01, False), (0.0, True), (0.2, True)])
-def test_profession_is_named_only_from_the_dominance_threshold(rules, offset, dominant):
-    threshold = rules["thresholds"]["dominant_profession_share"]
-    top = round(threshold + offset, 4)
-    shares = {"Engineer": top, "Artist": (1 - top) / 2, "Doctor": (1 - top) / 2}
-    (persona,) = personas_for([(profile(1), shares)], rules)
-    assert ("engineers" in persona.name) is dominant
-    assert ("mixed professionals" in persona.name) is not dominant
-
-
-def test_different_profiles_get_different_names(rules):
-    base = dict(married=0.6, graduated=0.6, female=0.45, family=2.9)
-    cases = [
-        (profile(1, age=25, spend=(0.9, 0.08, 0.02), **base), {"Artist": 0.4, "Doctor": 0.3, "Engineer": 0.3}),
-        (profile(2, age=25, spend=(0.1, 0.3, 0.6), **base), {"Artist": 0.4, "Doctor": 0.3, "Engineer": 0.3}),
-        (profile(3, age=70, spend=(0.9, 0.08, 0.02), **base), {"Artist": 0.4, "Doctor": 0.3, "Engineer": 0.3}),
-        (profile(4, age=70, spend=(0.9, 0.08, 0.02), **base), {"Doctor": 0.8, "Artist": 0.2}),
+def test_names_compose_the_declared_words_of_the_top_traits(rules):
+    traits = retail_traits(1, 80_000, 7, 0.05) + retail_traits(2, 30_000, 2.5, 1.5)
+    assert names(rules, RETAIL, traits, (100, 100)) == [
+        "Affluent catalogue buyers, no children",
+        "Modest customers, with children",
     ]
-    names = [p.name for p in personas_for(cases, rules)]
-    assert len(set(names)) == 4, names
-
-
-def test_a_name_clash_is_resolved_with_the_most_telling_difference(rules):
-    shares = {"Artist": 0.4, "Doctor": 0.3, "Engineer": 0.3}
-    cases = [
-        (profile(1, married=0.9), shares),
-        (profile(2, married=0.1), shares),
+    assert names(rules, RETAIL, traits, (100, 100), "fr") == [
+        "Acheteurs catalogue aisés, sans enfants",
+        "Clients modestes, avec enfants",
     ]
-    names = [p.name for p in personas_for(cases, rules)]
-    assert names == ["Mid-life mixed professionals, careful spenders (married)",
-                     "Mid-life mixed professionals, careful spenders (single)"]  # fmt: skip
 
 
-def test_identical_profiles_still_get_unique_names(rules):
-    shares = {"Artist": 0.4, "Doctor": 0.3, "Engineer": 0.3}
-    names = [p.name for p in personas_for([(profile(1), shares), (profile(2), shares), (profile(3), shares)], rules)]
-    assert len(set(names)) == 3
-    assert names[0].endswith("(segment 1)")
+def test_features_without_words_get_the_languages_default_wording(rules):
+    traits = retail_traits(1, 50_000, 3, 0.7, visits=9) + retail_traits(2, 50_000, 3, 0.7, visits=1)
+    assert names(rules, RETAIL, traits, (100, 100)) == ["High visits", "Low visits"]
+    assert names(rules, RETAIL, traits, (100, 100), "fr") == [
+        "Visits au-dessus de la moyenne",
+        "Visits sous la moyenne",
+    ]
 
 
-profiles_strategy = st.lists(
-    st.tuples(
-        st.floats(18, 90),  # age
-        st.floats(0, 1),  # married
-        st.floats(0, 1),  # graduated
-        st.floats(0, 1),  # female
-        st.floats(1, 9),  # family size
-        st.floats(0.01, 1),
-        st.floats(0.01, 1),
-        st.floats(0.01, 1),  # spending weights
-        st.floats(0.05, 1),  # top profession share
-        st.sampled_from(list(BASE_PROFESSIONS)),
-    ),
-    min_size=2,
-    max_size=10,
-)
+@pytest.mark.parametrize("north, named", [(0.64, False), (0.66, True)])
+def test_a_level_is_named_from_its_share_and_lift(rules, north, named):
+    """North is named at ≥ 40 % of the segment and ×1.3 the base (0.5 × 1.3 = 0.65)."""
+    traits = retail_traits(1, 50_000, 3, 0.7, north=north) + retail_traits(2, 50_000, 3, 0.7, north=1 - north)
+    persona = build_personas(profiles(100, 100), traits, Catalog.from_rows(RETAIL, [], "en"), rules, "en")[0]
+    assert [t.level for t in persona.named] == (["North"] if named else [])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=profiles_strategy)
-def test_any_segmentation_gets_unique_complete_personas(rules, rows):
-    cases = []
-    for i, (age, married, graduated, female, family, lo, avg, hi, top, top_name) in enumerate(rows, start=1):
-        total = lo + avg + hi
-        p = profile(i, 100 * i, age, married, graduated, female, family, (lo / total, avg / total, hi / total))
-        others = [name for name in BASE_PROFESSIONS if name != top_name][:3]
-        shares = {top_name: top, **{name: (1 - top) / 3 for name in others}}
-        cases.append((p, shares))
-    for lang in ("en", "fr"):
-        personas = personas_for(cases, rules, lang)
-        names = [p.name.casefold() for p in personas]
-        assert len(set(names)) == len(names)
-        for persona in personas:
-            assert persona.name and persona.portrait.endswith(".") and persona.demographics and persona.behaviour
-            assert 3 <= len(persona.traits) <= 5
-            assert 1 <= len(persona.actions) <= rules["actions"]["limits"]["actions"]
-            assert len(persona.channels) <= rules["actions"]["limits"]["channels"]
-            assert "{" not in persona.name + persona.portrait + persona.demographics + persona.behaviour
+def test_level_labels_come_from_the_declaration(rules):
+    levels = [{"feature": "region", "level": "North", "position": 0, "label_en": "the north", "label_fr": "le Nord"}]
+    traits = retail_traits(1, 50_000, 3, 0.7, north=0.9) + retail_traits(2, 50_000, 3, 0.7, north=0.1)
+    assert names(rules, RETAIL, traits, (100, 100), "fr", levels)[0] == "Le Nord (region)"
 
 
-# --- traits --------------------------------------------------------------------------------------
+def test_identical_segments_still_get_distinct_names(rules):
+    traits = retail_traits(1, 80_000, 3, 0.7) + retail_traits(2, 80_000, 3, 0.7) + retail_traits(3, 20_000, 3, 0.7)
+    got = names(rules, RETAIL, traits, (100, 100, 100))
+    assert got == ["Affluent customers (segment 1)", "Affluent customers (segment 2)", "Modest customers"]
 
 
-def test_traits_are_the_largest_log_lifts_with_support(rules):
-    persona = personas_for([SEED_LIKE[2]], rules)[0]
-    labels = [t["label"] for t in persona.traits]
-    assert labels[0] == "Profession: Lawyer"
-    assert persona.traits[0]["lift_text"] == "×12"  # 1.00 / 0.08 = 12.5, rounded half to even
-    strengths = [abs(math.log(t["lift"])) for t in persona.traits]
-    assert strengths == sorted(strengths, reverse=True)
-    assert 3 <= len(labels) <= 5
-    assert not any(label.startswith("Customer category") for label in labels)  # excluded feature
-    assert "Spending" not in labels  # the numeric code of the spending category is excluded
-    assert sum(label.startswith("Profession") for label in labels) == 1  # one per feature
-    assert persona.traits[1]["label"] == "Spending: High"
-    assert persona.traits[1]["segment_text"] == "70%" and persona.traits[1]["base_text"] == "15%"
+def test_a_clash_takes_the_next_trait_first(rules):
+    traits = retail_traits(1, 90_000, 4.5, 0.7) + retail_traits(2, 90_000, 1.5, 0.7)  # 0.75 sd: not named, next
+    got = names(rules, RETAIL, traits, (100, 100))
+    assert got[0] != got[1] and all(name.startswith("Affluent") for name in got) and "segment" not in "".join(got)
 
 
-def test_traits_prefer_what_a_segment_is_over_what_it_is_not(rules):
-    persona = personas_for([SEED_LIKE[3]], rules)[0]  # 90% women
-    labels = [t["label"] for t in persona.traits]
-    assert "Gender: Women" in labels and "Gender: Men" not in labels
+def test_the_seed_refinement_applies_only_to_a_feature_of_that_name(rules):
+    """persona_rules.yml words 'Lawyer' of `profession` as 'lawyers'; another feature's 'Lawyer' keeps its name."""
+    for name, expected in (("profession", "Lawyers"), ("job", "Lawyer (job)")):
+        rows = [feature(name, "category", role="categorical")]
+        traits = [share(1, name, 0.9, 0.3, "Lawyer"), share(2, name, 0.0, 0.3, "Lawyer")]
+        assert names(rules, rows, traits, (100, 200))[0] == expected
 
 
-def test_rare_categories_are_not_traits(rules):
-    p = profile(1)
-    shares = {"Artist": 0.97, "Marketing": 0.03}  # Marketing: 3% of segment, 5% of base: below support
-    trait_rows = traits_for(1, shares, p)
-    persona = build_personas([p], trait_rows, mix(1, shares), rules)[0]
-    assert not any("Marketing" in t["label"] for t in persona.traits)
+def test_ordered_categories_are_named_by_their_level_mean_and_shown_by_their_level(rules):
+    rows = [
+        feature("spending", "category", position=1, role="ordinal", is_ordered=True),
+        feature("spending_level", "integer", ("spending", "dépenses"), high=("big spenders", "gros dépensiers"),
+                low=("small spenders", "petits dépensiers"), position=1, role="ordinal"),
+    ]  # fmt: skip
+    traits = [
+        mean(1, "spending_level", 1.8, 1.0, 0.8), share(1, "spending", 0.85, 0.3, "High"),
+        share(1, "spending", 0.05, 0.3, "Low"), mean(2, "spending_level", 0.2, 1.0, 0.8),
+        share(2, "spending", 0.05, 0.3, "High"), share(2, "spending", 0.8, 0.3, "Low"),
+    ]  # fmt: skip
+    personas = build_personas(profiles(100, 100), traits, Catalog.from_rows(rows, [], "en"), rules, "en")
+    assert [p.name for p in personas] == ["Big spenders", "Small spenders"]
+    assert "spending: High 85% (all: 30%)" in personas[0].behaviour  # the level, not a mean of codes
 
 
-# --- actions ---------------------------------------------------------------------------------------
+def test_profile_and_behaviour_lines_give_values_with_units(rules):
+    traits = retail_traits(1, 80_000, 7, 0.05, north=0.8) + retail_traits(2, 30_000, 1.5, 1.5, north=0.2)
+    persona = build_personas(profiles(300, 100), traits, Catalog.from_rows(RETAIL, [], "en"), rules, "en")[0]
+    assert persona.profile.startswith("300 customers (75% of all); ")
+    assert "income 80,000 € (all: 50,000 €)" in persona.profile
+    assert persona.behaviour == "region: North 80% (all: 50%)."
+    assert persona.mix_feature == "region"
 
 
-def test_actions_follow_the_profile(rules):
-    personas = personas_for(SEED_LIKE, rules)
-    senior, young = personas[2], personas[1]
-    assert any("premium" in a for a in senior.actions)
-    assert any("lawyers" in a for a in senior.actions)  # filled from the dominant profession
-    assert any("entry-price" in a for a in young.actions)
-    assert any("Social media" in c for c in young.channels)
-    assert any("Family" in a for a in young.actions)  # large households
+def test_actions_follow_generic_trait_patterns(rules):
+    rows = [
+        *RETAIL,
+        feature("recency", "integer", ("days since last purchase", "jours depuis le dernier achat"), position=6),
+    ]
+    traits = retail_traits(1, 80_000, 3, 0.7) + retail_traits(2, 50_000, 3, 0.7, visits=9)
+    traits += [mean(1, "recency", 50, 50, 20), mean(2, "recency", 90, 50, 20)]
+    personas = build_personas(profiles(100, 100), traits, Catalog.from_rows(rows, [], "en"), rules, "en")
+    assert "premium ranges" in " ".join(personas[0].actions)  # income: high
+    assert any("Win them back" in a for a in personas[1].actions)  # recency: high
+    assert any("(visits)" in a for a in personas[1].actions)  # frequency, worded with the label
 
 
-# --- safety and robustness ---------------------------------------------------------------------------
-
-
-def test_data_is_never_treated_as_a_template(rules):
-    hostile = "{top_profession_plural.__class__} {0}"
-    (persona,) = personas_for([(profile(1), {hostile: 1.0})], rules)
-    assert hostile in persona.name
-
-
-def test_unknown_metric_in_rules_fails_at_load(tmp_path):
-    shutil.copytree(RULES_PATH.parent / "i18n", tmp_path / "i18n")
-    data = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
-    data["slots"]["age"]["rules"][0]["when"] = {"mean_agee": {"lt": 30}}
-    path = tmp_path / "persona_rules.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(RulesError, match="unknown metric 'mean_agee'"):
-        load_rules(path)
+def test_a_segment_like_everyone_gets_the_fallback_actions(rules):
+    traits = retail_traits(1, 50_000, 3, 0.7) + retail_traits(2, 50_500, 3, 0.7)
+    personas = build_personas(profiles(100, 100), traits, Catalog.from_rows(RETAIL, [], "en"), rules, "en")
+    assert personas[0].name == "Typical customers (segment 1)"
+    assert personas[0].actions == [rules["actions"]["fallback"]["en"]["actions"][0]]
 
 
 @pytest.mark.parametrize(
-    "compare, message",
+    "lang, text, kind",
     [
-        ({"features": "age"}, "compare.features: expected a list"),
-        ({"skip_levels": {"gender": "Male"}}, "compare.skip_levels"),
-        ({"names_up_to": "six"}, "compare.names_up_to"),
+        ("en", "affluent", "adjective"),
+        ("en", "seniors", "noun"),
+        ("en", "catalogue buyers", "noun"),
+        ("en", "no children", "phrase"),
+        ("en", "high wine spend", "phrase"),
+        ("fr", "aisés", "adjective"),
+        ("fr", "acheteurs catalogue", "noun"),
+        ("fr", "sans enfants", "phrase"),
     ],
 )
-def test_a_malformed_compare_section_fails_at_load(tmp_path, compare, message):
+def test_declared_words_are_sorted_by_the_languages_rules(rules, lang, text, kind):
+    assert classify(text, rules["name"][lang]) == kind
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.floats(10_000, 100_000), st.floats(0, 8), st.floats(0, 2)), min_size=2, max_size=8))
+def test_any_segmentation_gets_distinct_complete_names(rules, segments):
+    traits = [row for i, (inc, cat, kids) in enumerate(segments, start=1) for row in retail_traits(i, inc, cat, kids)]
+    for lang in ("en", "fr"):
+        got = names(rules, RETAIL, traits, [100] * len(segments), lang)
+        assert len({n.casefold() for n in got}) == len(got)
+        assert all(n and "{" not in n and n[0].isupper() for n in got)
+
+
+def test_data_is_never_treated_as_a_template(rules):
+    rows = [feature("x", high=("{customers} {0.__class__}", "{customers}"))]
+    got = names(rules, rows, [mean(1, "x", 9, 5, 1), mean(2, "x", 1, 5, 1)], (100, 100))
+    assert got[0] == "{customers} {0.__class__}"
+
+
+def test_a_missing_section_fails_at_load(tmp_path):
     shutil.copytree(RULES_PATH.parent / "i18n", tmp_path / "i18n")
-    data = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
-    data["compare"] = compare
-    path = tmp_path / "persona_rules.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(RulesError, match=message):
-        load_rules(path)
+    broken = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
+    del broken["name"]["fr"]
+    (tmp_path / "persona_rules.yml").write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RulesError, match="name: no texts for language 'fr'"):
+        load_rules(tmp_path / "persona_rules.yml")
 
 
 def test_unknown_language_names_the_available_ones(rules):
-    with pytest.raises(RulesError, match="available: en, fr"):
-        personas_for(SEED_LIKE, rules, "de")
+    with pytest.raises(RulesError, match=r"available: en, fr"):
+        vocabulary(rules, "de")
 
 
-def _keys(node, prefix=""):
-    if isinstance(node, dict):
-        return {k for key, value in node.items() for k in _keys(value, f"{prefix}.{key}")} | {prefix}
-    return {prefix}
+def test_no_rules_file_names_a_column_outside_the_optional_refinements():
+    text = RULES_PATH.read_text(encoding="utf-8").split("\nrefinements:")[0]
+    for column in ("profession", "spending_score", "var_1", "ever_married", "family_size", "work_experience"):
+        assert column not in text
 
 
-def test_every_language_has_every_word(rules):
-    en = rules["i18n"]["en"]
-    for lang, vocab in rules["i18n"].items():
-        assert _keys(vocab) == _keys(en), lang
-    for slot, spec in rules["slots"].items():
-        for rule in spec["rules"]:
-            assert set(rule["text"]) >= set(rules["i18n"]), slot
-    for rule in rules["actions"]["rules"]:
-        assert set(rule["text"]) >= set(rules["i18n"])
-
-
-def test_numbers_are_written_the_language_way():
-    fr = NumberFormat(decimal=",", thousands="\u202f", percent_template="{value}\u00a0%")
-    assert fr.number(12345.678, 1) == "12\u202f345,7"
-    assert fr.percent(0.125) == "12\u00a0%"
-    assert NumberFormat().signed(-0.04, 1) == "0.0"
-    assert NumberFormat().signed(-3.0) == "−3"
-    assert NumberFormat().lift(12.4) == "×12" and NumberFormat().lift(0.456) == "×0.5"
+def test_numbers_are_written_the_language_way(rules):
+    en = NumberFormat.from_vocabulary(vocabulary(rules, "en"))
+    fr = NumberFormat.from_vocabulary(vocabulary(rules, "fr"))
+    assert (en.number(12345.678, 1), fr.number(12345.678, 1)) == ("12,345.7", "12\u202f345,7")
+    assert (en.percent(0.256), fr.percent(0.256)) == ("26%", "26\u00a0%")
+    assert (en.signed(-2.5, 1), en.signed(0.0), en.lift(2.34), en.lift(12.3)) == ("−2.5", "0", "×2.3", "×12")
+    assert (en.sd(1.23), fr.sd(-0.5)) == ("+1.2 sd", "−0,5\u00a0é.-t.")
+    assert (en.with_unit("3", "€"), en.with_unit("3", None)) == ("3 €", "3")
+    assert en.share(0.998) == "99.8%" and en.share(0.5) == "50%"

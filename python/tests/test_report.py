@@ -1,4 +1,9 @@
-"""The PDF report, rendered for real by WeasyPrint from a small real DuckDB warehouse."""
+"""The PDF report, rendered for real by WeasyPrint from small real DuckDB warehouses of three schemas.
+
+The warehouses (tests/warehouses.py) hold the marts dbt generates from a declaration: the
+seed-like table, a retailer's table (income, spend, purchases, children) and a tiny one
+(one category, two numbers). Nothing in the report may depend on which.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import http.server
 import logging
 import re
 import threading
-from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,270 +20,22 @@ import numpy as np
 import pandas as pd
 import pypdfium2 as pdfium
 import pytest
+import warehouses
 import yaml
 from PIL import Image
 from pypdf import PdfReader
 from weasyprint.urls import path2url
 
-from segmentation import report
+from segmentation import charts, report
 from segmentation.config import load_settings
+from segmentation.report import quality
+from segmentation.report.build import prepare
+from segmentation.report.common import PageInputs, crosstab
+from segmentation.report.i18n import NumberFormat, load_rules, vocabulary
+from segmentation.report.methodology import choice_sentence
 
-PROFESSIONS = ["Artist", "Doctor", "Engineer", "Entertainment", "Executive", "Healthcare", "Homemaker", "Lawyer"]
-
-# Four seed-like segments (sizes, demographics, profession and spending mixes).
-SEGMENTS = {
-    1: dict(
-        n=300,
-        age=47,
-        married=0.8,
-        graduated=0.8,
-        female=0.45,
-        family=2.6,
-        spend=(0.2, 0.65, 0.15),
-        professions={"Artist": 0.35, "Engineer": 0.2, "Executive": 0.15, "Entertainment": 0.15, "Doctor": 0.15},
-    ),
-    2: dict(
-        n=200,
-        age=27,
-        married=0.08,
-        graduated=0.25,
-        female=0.4,
-        family=4.4,
-        spend=(0.93, 0.05, 0.02),
-        professions={"Healthcare": 0.45, "Artist": 0.2, "Doctor": 0.15, "Entertainment": 0.2},
-    ),
-    3: dict(
-        n=130,
-        age=76,
-        married=0.92,
-        graduated=0.6,
-        female=0.45,
-        family=2.0,
-        spend=(0.15, 0.15, 0.7),
-        professions={"Lawyer": 1.0},
-    ),
-    4: dict(
-        n=110,
-        age=38,
-        married=0.85,
-        graduated=0.5,
-        female=0.9,
-        family=2.6,
-        spend=(0.6, 0.3, 0.1),
-        professions={"Homemaker": 1.0},
-    ),
-}
-QUARANTINE = {"age_out_of_range": 7, "negative_work_experience": 4, "unknown_profession": 3, "missing_customer_id": 2}
-DUPLICATES = 21
-IMPUTED = {"work_experience": 61, "family_size": 18, "profession": 9, "ever_married": 0}
-
-
-def build_warehouse(
-    path: Path, rename_professions: dict[str, str] | None = None, seed: int = 0, extended: bool = False
-) -> Path:
-    """A warehouse with every table the report reads, computed from simulated customers.
-
-    extended: also the columns and tables of later pipeline versions (stability and the other
-    measures of k, the selection rule, migration from a previous run, existing labels), which
-    the report shows when present.
-    """
-    rng = np.random.default_rng(seed)
-    frames = []
-    for segment_id, s in SEGMENTS.items():
-        n = s["n"]
-        professions = list(s["professions"])
-        frames.append(
-            pd.DataFrame(
-                {
-                    "customer_id": [f"C{segment_id}{i:04d}" for i in range(n)],
-                    "segment_id": segment_id,
-                    "age": rng.normal(s["age"], 5, n).round(),
-                    "is_married": rng.random(n) < s["married"],
-                    "has_degree": rng.random(n) < s["graduated"],
-                    "gender": np.where(rng.random(n) < s["female"], "Female", "Male"),
-                    "family_size": np.clip(rng.normal(s["family"], 1, n).round(), 1, 9),
-                    "work_experience": np.clip(rng.normal(2.5, 2, n).round(), 0, 14),
-                    "profession": rng.choice(professions, n, p=[s["professions"][p] for p in professions]),
-                    "spending_score": rng.choice(["Low", "Average", "High"], n, p=list(s["spend"])),
-                    "var_1": rng.choice(["Cat_4", "Cat_6"], n),
-                }
-            )
-        )
-    customers = pd.concat(frames, ignore_index=True)
-    if rename_professions:
-        customers["profession"] = customers["profession"].replace(rename_professions)
-    # As in dbt: spending_score is the category, spending_level its ordinal code.
-    customers["spending_level"] = customers["spending_score"].map({"Low": 0.0, "Average": 1.0, "High": 2.0})
-    total = len(customers)
-    high_total = (customers["spending_score"] == "High").sum()
-
-    profiles = (
-        customers.groupby("segment_id")
-        .agg(
-            customers=("customer_id", "size"),
-            mean_age=("age", "mean"),
-            share_married=("is_married", "mean"),
-            share_graduated=("has_degree", "mean"),
-            share_female=("gender", lambda g: (g == "Female").mean()),
-            mean_family_size=("family_size", "mean"),
-            mean_work_experience=("work_experience", "mean"),
-            share_spending_low=("spending_score", lambda g: (g == "Low").mean()),
-            share_spending_average=("spending_score", lambda g: (g == "Average").mean()),
-            share_spending_high=("spending_score", lambda g: (g == "High").mean()),
-            high=("spending_score", lambda g: (g == "High").sum()),
-        )
-        .reset_index()
-    )
-    profiles.insert(2, "share_of_customers", profiles["customers"] / total)
-    profiles["share_of_high_spenders"] = profiles.pop("high") / high_total
-
-    base_share = customers["profession"].value_counts(normalize=True)
-    mix = customers.groupby(["segment_id", "profession"]).size().rename("customers").reset_index()
-    mix["share"] = mix["customers"] / mix.groupby("segment_id")["customers"].transform("sum")
-    mix["base_share"] = mix["profession"].map(base_share)
-    mix["lift"] = mix["share"] / mix["base_share"]
-    mix["profession_rank"] = mix.groupby("segment_id")["share"].rank(method="first", ascending=False).astype(int)
-
-    trait_rows = []
-    for segment_id, seg in customers.groupby("segment_id"):
-        for feature in ("age", "work_experience", "family_size", "spending_level", "is_married", "has_degree"):
-            value, base = float(seg[feature].mean()), float(customers[feature].mean())
-            trait_rows.append((segment_id, feature, None, value, base, value / base))
-        for feature in ("gender", "profession", "spending_score", "var_1"):
-            for level in sorted(customers[feature].unique()):
-                value, base = float((seg[feature] == level).mean()), float((customers[feature] == level).mean())
-                trait_rows.append((segment_id, feature, level, value, base, value / base))
-    traits = pd.DataFrame(trait_rows, columns=["segment_id", "feature", "level", "segment_value", "base_value", "lift"])
-
-    quarantined = sum(QUARANTINE.values())
-    quality = pd.DataFrame(
-        [
-            ("accounting", "rows_read", total + DUPLICATES + quarantined),
-            ("accounting", "customers_kept", total),
-            ("accounting", "duplicate_records_merged", DUPLICATES),
-            ("accounting", "rows_quarantined", quarantined),
-            *(("quarantine", k, v) for k, v in QUARANTINE.items()),
-            *(("imputation", k, v) for k, v in IMPUTED.items()),
-        ],
-        columns=["section", "item", "rows"],
-    )
-
-    runs = pd.DataFrame(
-        {
-            "run_id": ["old-run", "run-2024-b"],
-            "started_at": [datetime(2024, 1, 1, 9), datetime(2024, 3, 14, 9)],
-            "finished_at": [datetime(2024, 1, 1, 9, 5), datetime(2024, 3, 14, 9, 6)],
-            "k": [3, 4],
-            "k_source": ["user", "elbow"],
-            "algorithm": ["kmeans", "kmeans"],
-            "random_state": [42, 42],
-            "parameters": ['{"n_init": 10}', '{"n_init": 10}'],
-            "customers": [total, total],
-            "features": [27, 27],
-            "silhouette_sample": [10_000, 10_000],
-            "tsne_sample": [3_000, 3_000],
-            "source_file": ["data/raw/customers.csv"] * 2,
-        }
-    )
-    ks = np.arange(2, 11)
-    selection = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "run_id": run_id,
-                    "k": ks,
-                    "inertia": 6000 * ks**-0.7,
-                    "silhouette": [0.21, 0.26, 0.31, 0.27, 0.24, 0.22, 0.2, 0.19, 0.18],
-                    "is_chosen": ks == chosen,
-                    "is_knee": ks == 4,
-                }
-            )
-            for run_id, chosen in (("old-run", 3), ("run-2024-b", 4))
-        ]
-    )
-    sample = customers.sample(n=min(400, total), random_state=seed)
-    centres = {1: (0, 0), 2: (4, 1), 3: (-3, 3), 4: (1, -4)}
-    centre = np.array([centres[s] for s in sample["segment_id"]], dtype=float)
-    projection = pd.DataFrame(
-        {
-            "run_id": "run-2024-b",
-            "customer_id": sample["customer_id"].to_numpy(),
-            "segment_id": sample["segment_id"].to_numpy(),
-            "pca_x": centre[:, 0] + rng.normal(0, 1.2, len(sample)),
-            "pca_y": centre[:, 1] + rng.normal(0, 1.2, len(sample)),
-            "tsne_x": 6 * centre[:, 0] + rng.normal(0, 2, len(sample)),
-            "tsne_y": 6 * centre[:, 1] + rng.normal(0, 2, len(sample)),
-        }
-    )
-
-    segments = customers[["customer_id", "segment_id"]].assign(run_id="run-2024-b")
-    extra_tables = []
-    if extended:
-        selection["calinski_harabasz"] = 2400 - 150 * selection["k"] + 90 * (selection["k"] == 4)
-        selection["davies_bouldin"] = 1.9 - 0.06 * selection["k"] + 0.009 * selection["k"] ** 2
-        selection["stability"] = [0.71 if k == 3 else 0.93 if k == 4 else 0.6 + 0.02 * k for k in selection["k"]]
-        selection["is_knee"] = selection["k"] == 3
-        runs["knee_k"] = 3
-        runs["selection_rule"] = ["user", "stable_near_elbow"]
-        runs["categorical_weight"] = 0.5
-        runs["algorithm"] = ["kmeans", "kprototypes"]
-        runs["previous_run_id"] = [None, "old-run"]
-        runs["label_column"] = [None, "Segmentation"]
-        runs["label_ari"] = [None, 0.4123]
-        runs["parameters"] = '{"selection": {"stability_threshold": 0.8}}'
-        moved = customers.assign(previous=(customers["segment_id"] % 3) + 1)
-        migration = moved.groupby(["previous", "segment_id"]).size().rename("customers").reset_index()
-        migration = pd.concat(
-            [
-                migration,
-                pd.DataFrame({"previous": [None, 2], "segment_id": [1, None], "customers": [37, 12]}),
-            ]
-        ).assign(run_id="run-2024-b", previous_run_id="old-run")
-        labelled = customers.assign(label=np.where(customers["segment_id"] == 3, "D", "A"))
-        labels = labelled.groupby(["label", "segment_id"]).size().rename("customers").reset_index()
-        extra_tables = [
-            (
-                "segmentation.segment_migration",
-                migration.rename(columns={"previous": "previous_segment_id"}),
-                "previous_segment_id::integer as previous_segment_id, segment_id::integer as segment_id,"
-                " customers::bigint as customers",
-            ),
-            (
-                "segmentation.segment_label_crosstab",
-                labels.assign(run_id="run-2024-b"),
-                "segment_id::integer as segment_id, customers::bigint as customers",
-            ),
-        ]
-
-    con = duckdb.connect(str(path))
-    try:
-        con.execute("create schema marts; create schema segmentation")
-        for name, frame, casts in (
-            ("marts.segment_profiles", profiles, "segment_id::integer as segment_id, customers::bigint as customers"),
-            (
-                "marts.segment_profession_mix",
-                mix,
-                "segment_id::integer as segment_id, profession::varchar as profession, customers::bigint as customers",
-            ),
-            ("marts.segment_traits", traits, "segment_id::integer as segment_id, level::varchar as level"),
-            ("marts.data_quality_summary", quality, "rows::bigint as rows"),
-            ("segmentation.segmentation_runs", runs, "k::integer as k"),
-            ("segmentation.segment_model_selection", selection, "k::integer as k"),
-            (
-                "segmentation.segment_projection",
-                projection,
-                "segment_id::integer as segment_id, pca_x::real as pca_x, pca_y::real as pca_y,"
-                " tsne_x::real as tsne_x, tsne_y::real as tsne_y",
-            ),
-            ("marts.customer_segments", segments, "segment_id::integer as segment_id"),
-            *extra_tables,
-        ):
-            con.register("frame", frame)
-            con.execute(f"create table {name} as select * replace ({casts}) from frame")
-            con.unregister("frame")
-    finally:
-        con.close()
-    return path
+SEED_COLUMNS = ("gender", "married", "graduated", "profession", "work experience", "work_experience", "spending score",
+                "spending_score", "family size", "family_size", "var_1", "has_degree", "is_married")  # fmt: skip
 
 
 def pdf_pages(path: Path) -> list[str]:
@@ -287,7 +43,7 @@ def pdf_pages(path: Path) -> list[str]:
     return list(_pdf_pages(Path(path), stat.st_mtime_ns, stat.st_size))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def _pdf_pages(path: Path, mtime_ns: int, size: int) -> tuple[str, ...]:
     """Text extraction is the slow part of these tests: once per file version."""
     return tuple(page.extract_text() or "" for page in PdfReader(path).pages)
@@ -298,11 +54,20 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+def spaced(text: str) -> str:
+    return " ".join(text.split())
+
+
 def rows_of(warehouse: Path, sql: str) -> list[dict]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def personas_of(warehouse: Path, lang: str = "en"):
+    rules = load_rules(load_settings().persona_rules_path)
+    return prepare(report.read_warehouse(warehouse), rules, lang)[1]
 
 
 def render_recording_fetches(warehouse: Path, output: Path, lang: str = "en") -> tuple[Path, list[str]]:
@@ -320,225 +85,192 @@ def render_recording_fetches(warehouse: Path, output: Path, lang: str = "en") ->
     return pdf, fetched
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    warehouse = build_warehouse(root / "warehouse.duckdb")
-    pdf, fetched = render_recording_fetches(warehouse, root / "output")
-    return pdf, warehouse, fetched
+class Rendered:
+    """Warehouses and their reports, built once per test module and on demand."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache: dict[tuple, tuple[Path, Path, list[str]]] = {}
+
+    def __call__(self, schema: str, lang: str = "en", **options) -> tuple[Path, Path, list[str]]:
+        key = (schema, lang, tuple(sorted(options.items())))
+        if key not in self.cache:
+            name = "_".join([schema, lang, *(k for k, v in sorted(options.items()) if v)])
+            warehouse = warehouses.build(self.root / f"{name}.duckdb", schema, **options)
+            pdf, fetched = render_recording_fetches(warehouse, self.root / name, lang)
+            self.cache[key] = (pdf, warehouse, fetched)
+        return self.cache[key]
 
 
 @pytest.fixture(scope="module")
-def rendered_fr(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report_fr")
-    warehouse = build_warehouse(root / "warehouse.duckdb", extended=True)  # every optional section, in French
-    return report.render_report(warehouse, root / "output", lang="fr"), warehouse
-
-
-@pytest.fixture(scope="module")
-def rendered_extended(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report_extended")
-    warehouse = build_warehouse(root / "warehouse.duckdb", extended=True)
-    return report.render_report(warehouse, root / "output"), warehouse
+def rendered(tmp_path_factory) -> Rendered:
+    return Rendered(tmp_path_factory.mktemp("report"))
 
 
 def page_index(pages: list[str], pattern: str) -> list[int]:
     return [i for i, text in enumerate(pages) if re.search(pattern, text)]
 
 
-# --- the report ------------------------------------------------------------------------------
+# --- the pages ---------------------------------------------------------------------------------
 
 
 def test_pdf_has_one_page_per_part(rendered):
-    pdf, _, _ = rendered
+    pdf, _, _ = rendered("seed")
     pages = pdf_pages(pdf)
     assert pdf.name == "segment_report.pdf" and pdf.is_file()
     assert "Customer segments" in pages[0] and "IN THIS REPORT" in pages[0]  # cover with contents
     assert "Data set: customers.csv, 740 customers" in pages[0] and "run-2024-b" in pages[0]
     assert "Executive summary" in pages[1]
     assert page_index(pages, r"(?i)Segment \d of 4") == [2, 3, 4, 5]  # one page per persona, in order
-    assert page_index(pages, "HOW SEGMENTS COMPARE") == [6]  # heatmap and maps on one page
-    assert "The segments on a map" in pages[6]
-    assert page_index(pages, "HOW THE SEGMENTS WERE BUILT") == [7, 8]  # running header
-    assert "Where every row went" in pages[9]
-    assert len(pages) == 10  # nothing overflows into an extra (or blank) page
+    compare = page_index(pages, "HOW SEGMENTS COMPARE")
+    methodology = page_index(pages, "HOW THE SEGMENTS WERE BUILT")
+    quality_pages = page_index(pages, "DATA QUALITY")
+    assert compare[0] == 6 and methodology[0] == compare[-1] + 1 and quality_pages == [len(pages) - 1]
     assert all(text.strip() for text in pages)
     for i, text in enumerate(pages[1:], start=2):
-        assert f"Page {i} of 10" in text and "Customer segments · 14 March 2024" in text  # running footer
+        assert f"Page {i} of {len(pages)}" in text and "Customer segments · 14 March 2024" in text
 
 
 def test_contents_list_every_section_with_its_page(rendered):
-    pdf, _, _ = rendered
-    cover = " ".join(pdf_pages(pdf)[0].split())
-    for label, page in (("Executive summary", 2), ("How segments compare", 7), ("How the segments were built", 8)):
-        assert re.search(re.escape(label) + r"[ .]*" + str(page) + r"\b", cover), label
-    assert re.search(r"Data quality[ .]*10\b", cover)
-
-
-def test_pdf_names_every_persona_and_its_figures(rendered):
-    pdf, warehouse, _ = rendered
+    pdf, _, _ = rendered("seed")
     pages = pdf_pages(pdf)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [p.name for p in _personas(con)]
+    cover = spaced(pages[0])
+    for label, pattern in (
+        ("Executive summary", "EXECUTIVE SUMMARY"),
+        ("How segments compare", "HOW SEGMENTS COMPARE"),
+    ):
+        page = page_index(pages, pattern)[0] + 1
+        assert re.search(re.escape(label) + r"[ .]*" + str(page) + r"\b", cover), label
+
+
+@pytest.mark.parametrize("schema", ["seed", "retail", "tiny"])
+def test_every_persona_is_named_distinctly_on_its_page_the_summary_and_the_contents(rendered, schema):
+    pdf, warehouse, _ = rendered(schema)
+    pages = pdf_pages(pdf)
+    names = [p.name for p in personas_of(warehouse)]
+    assert len({n.casefold() for n in names}) == len(names)
     for i, name in enumerate(names):
-        assert squash(name) in squash(pages[1])  # persona table
         assert squash(name) in squash(pages[0])  # contents
+        assert squash(name) in squash(pages[1])  # persona table
         assert squash(name) in squash(pages[2 + i])  # its own page
-    assert "Senior lawyers, high spenders" in names
-    assert "Mid-life homemakers, careful spenders" in names
-    assert "SHAREOFHIGHSPENDERS" in squash(pages[1])  # the persona table's last column
 
 
-def _personas(con, lang="en"):
-    from segmentation.personas import build_personas, load_rules
-
-    rows = {
-        table: [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
-        for table, cur in (
-            (t, con.execute(f"select * from marts.{t}"))
-            for t in ("segment_profiles", "segment_traits", "segment_profession_mix")
-        )
-    }
+@pytest.mark.parametrize("schema", ["seed", "retail", "tiny"])
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_names_are_worded_with_the_declared_labels_and_words(schema, lang, tmp_path):
+    warehouse = warehouses.build(tmp_path / "w.duckdb", schema)
     rules = load_rules(load_settings().persona_rules_path)
-    return build_personas(rows["segment_profiles"], rows["segment_traits"], rows["segment_profession_mix"], rules, lang)
+    declared = set()
+    for f in rows_of(warehouse, "select * from marts.feature_catalog"):
+        declared |= {f[f"{key}_{lang}"] for key in ("label", "high", "low") if f[f"{key}_{lang}"]}
+    declared |= {r[f"label_{lang}"] for r in rows_of(warehouse, "select * from marts.feature_levels")}
+    declared |= {r["level"] for r in rows_of(warehouse, "select distinct level from marts.segment_traits")} - {None}
+    refined = {w[lang] for levels in rules["refinements"]["levels"].values() for w in levels.values()}
+    for persona in personas_of(warehouse, lang):
+        name = persona.name.casefold()
+        assert any(w.casefold() in name for w in declared | refined), persona.name
+
+
+def test_retail_report_speaks_of_its_own_columns_only(rendered):
+    for lang in ("en", "fr"):
+        pdf, _, _ = rendered("retail", lang)
+        text = " ".join(pdf_pages(pdf)).casefold()
+        left = [column for column in SEED_COLUMNS if column in text]
+        assert left == [], (lang, left)
+        label = "income" if lang == "en" else "revenu"
+        assert label in text and ("affluent" if lang == "en" else "aisés") in text
 
 
 def test_every_summary_figure_agrees_with_segment_profiles(rendered):
-    pdf, warehouse, _ = rendered
-    summary = " ".join(pdf_pages(pdf)[1].split())
+    pdf, warehouse, _ = rendered("retail")
+    summary = spaced(pdf_pages(pdf)[1])
     profiles = rows_of(warehouse, "select * from marts.segment_profiles order by segment_id")
     total = sum(p["customers"] for p in profiles)
-    high = sum(p["customers"] * p["share_spending_high"] for p in profiles) / total
     largest = max(profiles, key=lambda p: p["customers"])
-    assert f"{total:,} customers segmented" in summary
-    assert f"{len(profiles)} segments" in summary
-    assert f"{high:.0%} are high spenders" in summary
+    assert f"{total:,} customers segmented" in summary and f"{len(profiles)} segments" in summary
     assert f"{largest['share_of_customers']:.0%} of customers in the largest segment" in summary
     table = summary[summary.index("The personas at a glance") :]
-    rows = re.findall(r"(\d+)% (\d[\d,]*) customers (\d+)%", table)  # share, count, share of high spenders
-    assert [(int(a), int(n.replace(",", "")), int(b)) for a, n, b in rows] == [
-        (round(100 * p["share_of_customers"]), p["customers"], round(100 * p["share_of_high_spenders"]))
-        for p in profiles
+    rows = re.findall(r"(\d+)% (\d[\d,]*) customers", table)
+    assert [(int(a), int(n.replace(",", ""))) for a, n in rows] == [
+        (round(100 * p["share_of_customers"]), p["customers"]) for p in profiles
     ]
 
 
-def test_compare_page_shows_every_segments_lift_and_the_maps(rendered):
-    pdf, warehouse, _ = rendered
-    page = " ".join(pdf_pages(pdf)[6].split())
+def test_the_heatmap_shows_every_segments_lift_on_every_feature(rendered):
+    pdf, warehouse, _ = rendered("retail")
+    pages = pdf_pages(pdf)
+    page = spaced(" ".join(pages[i] for i in page_index(pages, "HOW SEGMENTS COMPARE")))
     lifts = {
-        (r["segment_id"], r["level"]): r["lift"]
-        for r in rows_of(warehouse, "select * from marts.segment_traits where feature = 'profession'")
+        r["segment_id"]: r["lift"]
+        for r in rows_of(warehouse, "select * from marts.segment_traits where feature = 'income'")
     }
-    lawyer = re.search(r"Lawyer \d+% ((?:×[\d.]+ ){4})", page)
-    assert lawyer, page
-    assert lawyer.group(1).split() == [f"×{lifts[(s, 'Lawyer')]:.1f}" for s in (1, 2, 3, 4)]
-    assert "Spending" in page and "Profession" in page
-    assert "Customer category" not in page  # excluded by the rules' compare section
-    assert "Men" not in page.split()  # the complement of "Women" is not repeated
+    income = re.search(r"income [\d,]+ € ((?:×[\d.]+ ){3})", page)
+    assert income, page
+    assert income.group(1).split() == [f"×{lifts[s]:.1f}" for s in (1, 2, 3)]
+    for label in ("education", "doctorate", "children at home", "responded to the last campaign"):
+        assert label in page
     assert "Principal component analysis" in page and "t-SNE" in page
 
 
-def test_persona_pages_carry_a_locator_map(rendered):
-    pdf, _, _ = rendered
+def test_persona_pages_show_key_figures_the_mix_of_their_telling_category_and_a_locator(rendered):
+    pdf, warehouse, _ = rendered("seed")
     charts_dir = pdf.parent / "charts"
-    for segment_id in (1, 2, 3, 4):
-        image = Image.open(charts_dir / f"locator_segment_{segment_id}.png").convert("RGB")
-        assert image.size == (round(46 / 25.4 * 200), round(38 / 25.4 * 200))  # 46 × 38 mm at 200 dpi
-        colour = tuple(int(report.charts.SEGMENT_PALETTE[segment_id - 1][i : i + 2], 16) for i in (1, 3, 5))
-        assert colour in {c for _, c in image.getcolors(1 << 16)}  # the segment, in its colour
-    assert squash("Where they sit.") in squash(pdf_pages(pdf)[2])
-
-
-def test_data_quality_page_accounts_for_every_row(rendered):
-    pdf, _, _ = rendered
-    text = pdf_pages(pdf)[-1]
-    kept = sum(s["n"] for s in SEGMENTS.values())
-    read = kept + DUPLICATES + sum(QUARANTINE.values())
-    assert f"{read:,}" in text and f"{kept:,}" in text
-    assert f"−{DUPLICATES}" in text and f"−{sum(QUARANTINE.values())}" in text
-    assert f"All {read:,} rows are accounted for." in text
-    for label, rows in (("Age outside the plausible range", 7), ("Negative work experience", 4), ("Total", 16)):
-        assert re.search(r"\s+".join(label.split()) + rf"\s+{rows}\b", text), label
-    assert re.search(r"Work\s+experience\s+61\b", text)
-
-
-def test_charts_are_written_beside_the_pdf(rendered):
-    pdf, _, _ = rendered
-    names = sorted(p.name for p in (pdf.parent / "charts").iterdir())
-    assert {"model_selection.svg", "segment_sizes.svg", "pca.png", "tsne.png"} <= set(names)
-    assert len([n for n in names if n.startswith("profession_mix_segment_")]) == 4
-    assert len([n for n in names if n.startswith("locator_segment_")]) == 4
-
-
-def test_only_the_latest_run_is_shown(rendered):
-    pdf, _, _ = rendered
-    text = "".join(pdf_pages(pdf))
-    assert "run-2024-b" in text and "old-run" not in text
-    assert "14 March 2024" in text
-
-
-def test_an_older_warehouse_gets_the_methodology_it_can_support(rendered):
-    """No stability, migration or label columns: those parts are simply left out."""
-    pdf, _, _ = rendered
-    text = " ".join(" ".join(pdf_pages(pdf)[7:9]).split())
-    assert "We tried 2 to 10 segments. We chose k = 4: it is where the elbow of the inertia curve lies" in text
-    assert "(K-Means)" in text
-    assert "STABILITY" not in text and "previous run" not in text and "existing label" not in text
-    assert "Every measure, for every number of segments" in text
-
-
-def test_pages_render_inside_their_margins_and_persona_pages_name_their_persona(rendered):
-    """The PDF as a reader sees it: every page drawn to pixels (low resolution, to stay fast)."""
-    pdf, warehouse, _ = rendered
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [p.name for p in _personas(con)]
-    document = pdfium.PdfDocument(str(pdf))
-    scale = 0.4  # 29 dpi: enough to see ink, an A4 page is 238 × 337 pixels
-    mm = scale * 72 / 25.4
-    try:
-        for i in range(len(document)):
-            page = document[i]
-            pixels = np.asarray(page.render(scale=scale).to_pil().convert("L"))
-            ink = pixels < 235
-            height, width = ink.shape
-            assert ink.mean() > 0.01, f"page {i + 1} is (nearly) blank"
-            if i == 0:
-                continue  # the cover bleeds to the edges by design
-            side = round(17 * mm)  # margins are 18 mm; nothing may stray into them
-            assert not ink[:, :side].any() and not ink[:, width - side :].any(), f"page {i + 1}: ink in a side margin"
-            assert not ink[: round(9 * mm)].any() and not ink[height - round(9 * mm) :].any(), f"page {i + 1}"
-            body = ink[round(21 * mm) : height - round(20 * mm), side : width - side]
-            assert body.mean() > 0.01, f"page {i + 1}: no content within the margins"
-            if 2 <= i < 2 + len(names):
-                text = page.get_textpage().get_text_range()
-                assert squash(names[i - 2]) in squash(text), f"page {i + 1} does not name its persona"
-    finally:
-        document.close()
-
-
-# --- the methodology with every optional part ---------------------------------------------------
-
-
-def test_methodology_explains_the_choice_of_k_and_the_changes(rendered_extended):
-    pdf, _ = rendered_extended
+    personas = personas_of(warehouse)
     pages = pdf_pages(pdf)
-    text = " ".join(" ".join(pages).split())
-    assert (
-        "We chose k = 4: the elbow of the inertia curve lies at k = 3, but its segments were not stable"
-        " (mean ARI 0.71), so we took the most stable number of segments next to it (mean ARI 0.93 across"
-        " bootstrap fits)." in text
-    )
-    assert "(K-Prototypes)" in text and "kprototypes" not in text
-    assert re.search(r"CALINSKI.HARABASZ DAVIES.BOULDIN STABILITY \(ARI\)", text)
-    assert re.search(r"3 ELBOW [\d,]+ 0\.260 1,950 [\d.]+ 0\.71 4 CHOSEN [\d,]+ 0\.310 1,890 [\d.]+ 0\.93", text)
+    for i, persona in enumerate(personas):
+        assert persona.mix_feature is not None
+        assert (charts_dir / f"mix_segment_{persona.segment_id}.svg").is_file()
+        label = next(r["label_en"] for r in rows_of(warehouse, "select * from marts.feature_catalog")
+                     if r["feature"] == persona.mix_feature)  # fmt: skip
+        assert f"MIX BY {label.upper()}" in pages[2 + i]
+        top = persona.traits[0]
+        assert top.shown.feature.label in pages[2 + i]
+        image = Image.open(charts_dir / f"locator_segment_{persona.segment_id}.png").convert("RGB")
+        colour = tuple(int(charts.SEGMENT_PALETTE[persona.segment_id - 1][j : j + 2], 16) for j in (1, 3, 5))
+        assert colour in {c for _, c in image.getcolors(1 << 16)}
+    lawyers = pages[2 + next(i for i, p in enumerate(personas) if "awyer" in p.name)]
+    assert re.search(r"profession: Lawyer\s+100%\s+/\s+1\d%", lawyers)
+    assert "years" in lawyers  # units of the declaration
+
+
+def test_data_quality_words_reasons_from_the_rule_and_the_label(rendered):
+    pdf, warehouse, _ = rendered("retail")
+    text = spaced(pdf_pages(pdf)[-1])
+    accounting = {r["item"]: r["rows"] for r in rows_of(warehouse, "select * from marts.data_quality_summary")}
+    read = accounting["rows_read"]
+    assert f"All {read:,} rows are accounted for." in text
+    quarantine = {
+        r["item"]: r["rows"]
+        for r in rows_of(warehouse, "select * from marts.data_quality_summary where section = 'quarantine'")
+    }
+    for reason, words in (
+        ("income_out_of_range", "income: value outside the accepted range"),
+        ("unparseable_income", "income: value not readable"),
+        ("unknown_education", "education: value not recognised"),
+    ):
+        assert f"{words} {quarantine[reason]}" in text, words
+    assert "2n Cycle" in text and "666666" in text  # examples, as in the file
+    assert re.search(r"age \d+ \d", text) and "children at home" in text  # imputed, by their labels
+    assert "Notes" in text  # a column of the file not declared
+
+
+def test_methodology_shows_the_criteria_present_and_the_model_and_why(rendered):
+    pdf, _, _ = rendered("tiny", bic=True, reason="user")
+    pages = pdf_pages(pdf)
+    text = spaced(" ".join(pages[i] for i in page_index(pages, "HOW THE SEGMENTS WERE BUILT")))
+    assert "Model used: Gaussian mixture. It was chosen by the analyst." in text
+    assert re.search(r"STABILITY \(ARI\) BIC ICL", text)
+    assert "BIC: the Bayesian information criterion" in text
+    plain, _, _ = rendered("tiny")
+    plain_text = " ".join(pdf_pages(plain))
+    assert "BIC" not in plain_text and "Model used" not in plain_text and "K-Means" in plain_text
+    assert "3 declared features (region, spend, visits)" in spaced(plain_text)
+
+
+def test_migration_since_the_previous_run_is_shown_when_recorded(rendered):
+    pdf, _, _ = rendered("tiny", previous_run=True)
+    text = spaced(" ".join(pdf_pages(pdf)))
     assert "How customers moved since the previous run" in text and "(old-run)" in text
-    assert "New customers 37" in text and "No longer in the base" in text
-    assert "Agreement with the existing labels" in text and "(Segmentation, rows)" in text
-    assert "is 0.41:" in text
-    assert "the dotted line marks 0.80, the level from which segments count as stable" in text
-    assert "Weight of categorical features 0.50" in text and "most stable number next to the elbow" in text
-    methodology = page_index(pages, "HOW THE SEGMENTS WERE BUILT")
-    assert methodology and methodology[-1] == len(pages) - 2  # then data quality, nothing blank between
 
 
 @pytest.mark.parametrize(
@@ -552,8 +284,6 @@ def test_methodology_explains_the_choice_of_k_and_the_changes(rendered_extended)
     ],
 )
 def test_every_selection_rule_reads_as_one_sentence(rule, expected):
-    from segmentation.personas import NumberFormat, load_rules, vocabulary
-
     rules = load_rules(load_settings().persona_rules_path)
     data = report.WarehouseData(
         run={"k": 4, "knee_k": 3, "selection_rule": rule},
@@ -562,35 +292,53 @@ def test_every_selection_rule_reads_as_one_sentence(rule, expected):
             {"k": 4, "is_chosen": True, "is_knee": False, "silhouette": 0.31, "stability": 0.93},
         ],
         projection={},
-        profiles=[{}] * 4,
-        profession_mix=[],
+        profiles=[],
         traits=[],
+        catalog=[],
+        levels=[],
         quality=[],
     )
     for lang in ("en", "fr"):
         vocab = vocabulary(rules, lang)
-        sentence = report._choice_sentence(data, vocab, NumberFormat.from_vocabulary(vocab))
+        inputs = PageInputs(data, [], None, {}, {}, vocab, rules, NumberFormat.from_vocabulary(vocab), lang)
+        sentence = choice_sentence(inputs)
         assert "{" not in sentence and "k = 4" in sentence and sentence.endswith(".")
         if lang == "en":
             assert expected in sentence
 
 
+def test_pages_render_inside_their_margins(rendered):
+    """The PDF as a reader sees it: every page drawn to pixels (low resolution, to stay fast)."""
+    pdf, _, _ = rendered("retail")
+    document = pdfium.PdfDocument(str(pdf))
+    scale = 0.4
+    mm = scale * 72 / 25.4
+    try:
+        for i in range(1, len(document)):  # the cover bleeds to the edges by design
+            pixels = np.asarray(document[i].render(scale=scale).to_pil().convert("L"))
+            ink = pixels < 235
+            height, width = ink.shape
+            side = round(17 * mm)
+            assert not ink[:, :side].any() and not ink[:, width - side :].any(), f"page {i + 1}: ink in a side margin"
+            assert not ink[: round(9 * mm)].any() and not ink[height - round(9 * mm) :].any(), f"page {i + 1}"
+            assert ink[round(21 * mm) : height - round(20 * mm), side : width - side].mean() > 0.01, f"page {i + 1}"
+    finally:
+        document.close()
+
+
 # --- language -------------------------------------------------------------------------------------
 
 
-def test_the_report_can_be_french(rendered_fr):
-    pdf, _ = rendered_fr
+def test_the_report_can_be_french(rendered):
+    pdf, warehouse, _ = rendered("retail", "fr")
     pages = pdf_pages(pdf)
-    assert "Synthèse" in pages[1]
-    assert squash("Avocats seniors, gros budgets") in squash("".join(pages))
-    assert re.search(r"SEGMENT 3 SUR 4", pages[4])
-    assert "LES SEGMENTS COMPARÉS" in pages[6]
-    assert "Les 777 lignes sont toutes prises en compte." in pages[-1]
-    assert "14 mars 2024" in pages[-1]  # the running footer
-    assert f"Page {len(pages)} sur {len(pages)}" in pages[-1]
-    text = " ".join(" ".join(pages).split())
-    assert "Nous avons retenu k = 4 : le coude de la courbe d'inertie se situe à k = 3" in text
-    assert "0,93" in text and "0.93" not in text  # French decimals
+    text = spaced(" ".join(pages))
+    assert "Synthèse" in pages[1] and re.search(r"SEGMENT 3 SUR 3", pages[4])
+    for persona in personas_of(warehouse, "fr"):
+        assert squash(persona.name) in squash(text)
+    assert "revenu : valeur hors de la plage acceptée" in text
+    assert "14 mars 2024" in pages[-1] and f"Page {len(pages)} sur {len(pages)}" in pages[-1]
+    assert "0,93" in text and "0.93" not in text
 
 
 def _words(node) -> set[str]:
@@ -605,7 +353,6 @@ def _words(node) -> set[str]:
 
 
 def _texts_in(node, lang: str) -> list:
-    """The `lang` texts of persona_rules.yml (its {en: …, fr: …} mappings)."""
     if isinstance(node, dict):
         if lang in node:
             return [node[lang]]
@@ -615,19 +362,31 @@ def _texts_in(node, lang: str) -> list:
     return []
 
 
-def test_the_french_report_has_no_english_left(rendered_fr):
+def test_the_french_report_has_no_english_left(rendered):
     """Every English word of the vocabulary and rules that French does not share is absent."""
-    pdf, warehouse = rendered_fr
+    pdf, warehouse, _ = rendered("seed", "fr")
     reports_dir = load_settings().reports_dir
     en = yaml.safe_load((reports_dir / "i18n" / "en.yml").read_text(encoding="utf-8"))
     fr = yaml.safe_load((reports_dir / "i18n" / "fr.yml").read_text(encoding="utf-8"))
     rules = yaml.safe_load((reports_dir / "persona_rules.yml").read_text(encoding="utf-8"))
     english = (_words(en) | _words(_texts_in(rules, "en"))) - _words(fr) - _words(_texts_in(rules, "fr"))
-    assert {"customers", "segments", "spending", "chosen", "high", "the"} & english  # the check can fire
+    assert {"customers", "segments", "chosen", "high", "the"} & english  # the check can fire
     text = " ".join(pdf_pages(pdf))
-    for run in rows_of(warehouse, "select run_id, source_file from segmentation.segmentation_runs"):
-        for data in (run["run_id"], run["source_file"], Path(run["source_file"]).name):  # names, not words
-            text = text.replace(data, " ")
+    data = [
+        v
+        for r in rows_of(warehouse, "select run_id, source_file from segmentation.segmentation_runs")
+        for v in r.values()
+    ]
+    data += [Path(v).name for v in data]
+    for sql in (  # values and column names of the file: data, not words
+        "select distinct level from marts.segment_traits where level is not null",
+        "select column_name from marts.data_quality_columns",
+        "select column_name from marts.quarantine_examples where column_name is not null",
+        "select source_value from marts.quarantine_examples where source_value is not null",
+    ):
+        data += [next(iter(r.values())) for r in rows_of(warehouse, sql)]
+    for value in sorted(data, key=len, reverse=True):
+        text = text.replace(value, " ")
     left = sorted({w for w in re.findall(r"[A-Za-z]{3,}", text) if w.casefold() in english})
     assert left == []
 
@@ -636,20 +395,19 @@ def test_the_french_report_has_no_english_left(rendered_fr):
 
 
 def test_the_html_companion_is_self_contained(rendered):
-    pdf, warehouse, _ = rendered
+    pdf, warehouse, _ = rendered("seed")
     html = (pdf.parent / "segment_report.html").read_text(encoding="utf-8")
     sources = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", html)
     assert sources and all(url.startswith(("data:image/", "#")) for url in sources), sources
     assert len([u for u in sources if u.startswith("data:image/png;base64,")]) == 2 + 4  # maps, locators
     assert "<link" not in html and "@import" not in html
-    assert "<style>" in html and "--brand" in html and "@media screen" in html  # stylesheets inlined
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        for persona in _personas(con):
-            assert persona.name in html
+    assert "<style>" in html and "--brand" in html and "@media screen" in html
+    for persona in personas_of(warehouse):
+        assert persona.name in html
 
 
 def test_the_pdf_loads_only_the_projects_own_files(rendered):
-    pdf, _, fetched = rendered
+    pdf, _, fetched = rendered("seed")
     static = load_settings().reports_dir / "static"
     allowed = (static.resolve().as_uri(), (pdf.parent / "charts").resolve().as_uri())
     assert fetched and all(url.startswith(allowed) for url in fetched), fetched
@@ -657,27 +415,26 @@ def test_the_pdf_loads_only_the_projects_own_files(rendered):
 
 
 def test_the_crm_export_is_written_beside_the_report(rendered):
-    pdf, warehouse, _ = rendered
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = {p.segment_id: p.name for p in _personas(con)}
+    pdf, warehouse, _ = rendered("retail")
+    names = {p.segment_id: p.name for p in personas_of(warehouse)}
     exported = pd.read_csv(pdf.parent / "segment_assignments.csv", dtype={"customer_id": str})
     assert list(exported.columns) == ["customer_id", "segment_id", "persona_name"]
-    assert len(exported) == sum(s["n"] for s in SEGMENTS.values())
+    assert len(exported) == sum(warehouses.RETAIL.sizes.values())
     assert (exported["persona_name"] == exported["segment_id"].map(names)).all()
 
 
 def test_outputs_are_replaced_atomically(tmp_path, rendered):
-    pdf, _, _ = rendered
-    assert not [p.name for p in pdf.parent.iterdir() if p.name.endswith(".tmp")]  # nothing left behind
+    pdf, _, _ = rendered("seed")
+    assert not [p.name for p in pdf.parent.iterdir() if p.name.endswith(".tmp")]
     target = tmp_path / "segment_report.pdf"
     target.write_bytes(b"the previous report")
 
     def fails_half_way(path: Path) -> None:
         path.write_bytes(b"%PDF-1.7 half")
-        raise KeyboardInterrupt  # a run stopped while writing
+        raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        report._write_atomically(target, fails_half_way)
+        report.write_atomically(target, fails_half_way)
     assert target.read_bytes() == b"the previous report"
     assert [p.name for p in tmp_path.iterdir()] == ["segment_report.pdf"]
 
@@ -692,8 +449,6 @@ def test_stylesheets_that_could_close_the_style_element_are_refused(tmp_path):
 
 
 def test_migration_highlights_who_stayed_and_labels_the_largest_cell():
-    from segmentation.personas import NumberFormat
-
     rows = [
         {"previous_segment_id": 1, "segment_id": 1, "customers": 5},
         {"previous_segment_id": 1, "segment_id": 2, "customers": 9},
@@ -702,19 +457,31 @@ def test_migration_highlights_who_stayed_and_labels_the_largest_cell():
     ]
     labels = {1: "1", 2: "2", None: "new"}
     args = (rows, "previous_segment_id", [1, 2, None], labels, [1, 2, None], NumberFormat())
-    stayed = report._crosstab(*args, diagonal=True)
-    flags = [[c["top"] for c in r["cells"]] for r in stayed]
-    assert flags == [[True, False, False], [False, True, False], [False, False, False]]  # new: never "stayed"
+    stayed = crosstab(*args, diagonal=True)
+    assert [[c["top"] for c in r["cells"]] for r in stayed] == [[True, False, False], [False, True, False], [False] * 3]
     assert [c["text"] for c in stayed[0]["cells"]] == ["5", "9", "0"] and stayed[0]["cells"][2]["zero"]
-    largest = report._crosstab(*args)
-    assert [c["top"] for c in largest[0]["cells"]] == [False, True, False]
+    assert [c["top"] for c in crosstab(*args)[0]["cells"]] == [False, True, False]
 
 
 def test_the_row_bar_always_sums_to_the_whole():
-    widths = report._flow_widths({"customers_kept": 8327, "duplicate_records_merged": 1667, "rows_quarantined": 6})
-    assert widths["rows_quarantined"] == pytest.approx(0.6)  # a sliver stays visible
+    widths = quality.flow_widths({"customers_kept": 8327, "duplicate_records_merged": 1667, "rows_quarantined": 6})
+    assert widths["rows_quarantined"] == pytest.approx(0.6)
     assert sum(widths.values()) == pytest.approx(100)
-    assert "rows_quarantined" not in report._flow_widths({"customers_kept": 10, "rows_quarantined": 0})
+    assert "rows_quarantined" not in quality.flow_widths({"customers_kept": 10, "rows_quarantined": 0})
+
+
+@pytest.mark.parametrize(
+    "reason, expected",
+    [
+        ("empty_row", ("empty_row", None)),
+        ("missing_customer_id", ("missing_id", None)),
+        ("unparseable_tenure_days", ("unparseable", "tenure_days")),
+        ("tenure_days_out_of_range", ("out_of_range", "tenure_days")),
+        ("unknown_region", ("unknown_level", "region")),
+    ],
+)
+def test_reason_codes_are_read_even_without_examples(reason, expected):
+    assert quality.reason_rule(reason, [])[:2] == expected
 
 
 # --- security ----------------------------------------------------------------------------------
@@ -744,18 +511,24 @@ def http_server():
     server.server_close()
 
 
-def test_hostile_text_is_printed_literally_and_fetches_nothing(tmp_path, http_server, caplog):
+def test_hostile_values_and_labels_are_printed_literally_and_fetch_nothing(tmp_path, http_server, caplog):
     img = f'<img src="{http_server}/x.png">'
-    warehouse = build_warehouse(
+    script = "<script>alert(1)</script>"
+    warehouse = warehouses.build(
         tmp_path / "warehouse.duckdb",
-        rename_professions={"Lawyer": img, "Homemaker": "{{ 7*7 }}", "Artist": '<link rel="stylesheet" href="/etc">'},
+        "retail",
+        rename={"education": {"PhD": img, "Basic": "{{ 7*7 }}", "Master": '<link rel="stylesheet" href="/etc">'}},
+        relabel={"income": script, "kidhome": "{% raw %}{{ config }}"},
     )
     with caplog.at_level(logging.WARNING):
         pdf = report.render_report(warehouse, tmp_path / "output")
     text = squash("".join(pdf_pages(pdf)))
-    assert squash(img) in text
-    assert squash("{{ 7*7 }}") in text and "49professionals" not in text
-    assert squash('<link rel="stylesheet" href="/etc">') in text
+    for value in (img, "{{ 7*7 }}", '<link rel="stylesheet" href="/etc">', script, "{% raw %}{{ config }}"):
+        assert squash(value) in text, value
+    assert "49" not in re.findall(r"\{\{7\*7\}\}|49", text)[:1]
+    html = (pdf.parent / "segment_report.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert not re.search(r"<(img|link)\b[^>]*(127\.0\.0\.1|/etc)", html)
     assert _CountingHandler.requests == []
     assert not [r for r in caplog.records if "refused to fetch" in r.getMessage()]  # escaped: never a URL
 
@@ -775,7 +548,7 @@ def test_templates_cannot_reach_outside_the_report_assets(tmp_path, http_server,
         f'<img src="{http_server}/pixel.png"><img src="static/../../../../../etc/hostname">'
         f'<img src="{path2url(str(secret))}"></body></html>'
     )
-    warehouse = build_warehouse(tmp_path / "warehouse.duckdb")
+    warehouse = warehouses.build(tmp_path / "warehouse.duckdb", "tiny")
     with caplog.at_level(logging.WARNING, logger="segmentation.report"):
         pdf = report.render_report(warehouse, tmp_path / "output", templates_dir=templates)
     assert "Customer segments" in pdf_pages(pdf)[0]

@@ -1,0 +1,156 @@
+"""The report's charts: drawn once per render into ``output/charts`` (segmentation.charts draws)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from segmentation import charts
+from segmentation.personas import Catalog, Persona
+from segmentation.report.i18n import NumberFormat, fill
+from segmentation.report.methodology import LOWER_IS_BETTER, chosen_and_knee, criteria, criterion_label
+from segmentation.report.methodology import stability_threshold as _threshold
+from segmentation.report.warehouse import WarehouseData
+
+MIX_LEVELS = 9  # a mix chart shows this many levels at most, the rest grouped as "Other"
+
+
+def map_view(projection: Mapping[str, np.ndarray]) -> str | None:
+    """The 2-D view a persona's locator uses: t-SNE (it separates groups) or else PCA."""
+    for view in ("tsne", "pca"):
+        column = projection.get(f"{view}_x")
+        if column is not None and len(column) and np.isfinite(column).any():
+            return view
+    return None
+
+
+def mix_rows(traits: Sequence[Mapping], segment_id: int, feature: str, catalog: Catalog, other: str) -> list[dict]:
+    """One segment's levels of a category for its mix chart, most common first; the tail as 'Other'."""
+    declared = catalog.get(feature)
+    rows = [
+        {
+            "label": declared.level_label(str(r["level"])) if declared else str(r["level"]),
+            "share": float(r["segment_value"] or 0.0),
+            "base_share": float(r["base_value"] or 0.0),
+        }
+        for r in traits
+        if int(r["segment_id"]) == segment_id and r["feature"] == feature and r.get("level") is not None
+    ]
+    rows.sort(key=lambda r: (-r["share"], -r["base_share"], r["label"]))
+    if len(rows) > MIX_LEVELS:
+        head, tail = rows[: MIX_LEVELS - 1], rows[MIX_LEVELS - 1 :]
+        rows = [
+            *head,
+            {"label": other, "share": sum(r["share"] for r in tail), "base_share": sum(r["base_share"] for r in tail)},
+        ]
+    return rows
+
+
+def draw_charts(
+    data: WarehouseData,
+    personas: Sequence[Persona],
+    catalog: Catalog,
+    colours: Mapping[int, str],
+    vocab: Mapping,
+    fmt: NumberFormat,
+    charts_dir: Path,
+) -> dict[str, Path]:
+    c = vocab["charts"]
+    paths: dict[str, Path] = {
+        "sizes": charts.segment_shares(
+            charts_dir / "segment_sizes.svg",
+            [{"segment_id": p.segment_id, "label": p.name, "share": p.share_of_customers} for p in personas],
+            colours,
+            {"share": c["share_of_customers"]},
+            fmt.percent,
+        )
+    }
+    for p in personas:
+        if p.mix_feature:
+            rows = mix_rows(data.traits, p.segment_id, p.mix_feature, catalog, vocab["persona"]["other_levels"])
+            if rows:
+                paths[f"mix_{p.segment_id}"] = charts.level_mix(
+                    charts_dir / f"mix_segment_{p.segment_id}.svg",
+                    rows,
+                    colours[p.segment_id],
+                    {"this_segment": c["this_segment"], "all_customers": c["all_customers"]},
+                    fmt.percent,
+                )
+    _selection_chart(data, vocab, fmt, charts_dir, paths)
+    _maps(data, personas, colours, vocab, charts_dir, paths)
+    return paths
+
+
+def _selection_chart(data: WarehouseData, vocab: Mapping, fmt: NumberFormat, charts_dir: Path, paths: dict) -> None:
+    if not data.selection:
+        return
+    c = vocab["charts"]
+    chosen = next((r["k"] for r in data.selection if r.get("is_chosen")), data.run.get("k"))
+    knee = next((r["k"] for r in data.selection if r.get("is_knee")), data.run.get("knee_k"))
+    threshold = _threshold(data.run)
+    columns = criteria(data.selection)
+    panels = [
+        {
+            "title": criterion_label(vocab, column),
+            "note": c["inertia_note"]
+            if column == "inertia"
+            else c["lower_better" if column in LOWER_IS_BETTER else "higher_better"],
+            "values": [r.get(column) for r in data.selection],
+            "digits": 0 if digits == 0 else 2,
+            "threshold": threshold if column == "stability" else None,
+        }
+        for column, digits in columns
+    ]
+    if panels:
+        paths["selection"] = charts.selection_panels(
+            charts_dir / "model_selection.svg",
+            [r["k"] for r in data.selection],
+            panels,
+            chosen,
+            knee if columns and columns[0][0] == "inertia" else None,
+            {"k": c["k"], "chosen": fill(c["chosen"], {"k": str(chosen)}), "knee": fill(c["knee"], {"k": str(knee)})},
+            fmt.number,
+        )
+
+
+def _maps(
+    data: WarehouseData,
+    personas: Sequence[Persona],
+    colours: Mapping[int, str],
+    vocab: Mapping,
+    charts_dir: Path,
+    paths: dict,
+) -> None:
+    c, proj = vocab["charts"], data.projection
+    if not len(proj.get("segment_id", [])):
+        return
+    segments = proj["segment_id"].astype(int)
+    for key in ("pca", "tsne"):
+        x, y = proj[f"{key}_x"], proj[f"{key}_y"]
+        if np.isfinite(x).any():
+            paths[key] = charts.scatter(
+                charts_dir / f"{key}.png",
+                x,
+                y,
+                segments,
+                colours,
+                {"x": c[f"{key}_x"], "y": c[f"{key}_y"]},
+                {s: fill(c["legend"], {"segment_id": str(s)}) for s in colours},
+            )
+    view = map_view(proj)
+    if view is not None:
+        for p in personas:
+            paths[f"locator_{p.segment_id}"] = charts.locator(
+                charts_dir / f"locator_segment_{p.segment_id}.png",
+                proj[f"{view}_x"],
+                proj[f"{view}_y"],
+                segments,
+                p.segment_id,
+                colours[p.segment_id],
+                size_mm=(46, 38),
+            )
+
+
+__all__ = ["chosen_and_knee", "draw_charts", "map_view", "mix_rows"]
