@@ -79,7 +79,7 @@
 {% macro derived_value(column, as_of) -%}
     {%- set used = column.derive.columns -%}
     {%- if column.derive.kind == 'years_since' -%}
-        {{ dbt.date_part('year', as_of) }} - {{ used[0] }}
+        year({{ as_of }}) - {{ used[0] }}
     {%- elif column.derive.kind == 'days_since' -%}
         {{ dbt.datediff(used[0], as_of, 'day') }}
     {%- elif column.derive.kind == 'sum' -%}

@@ -50,7 +50,7 @@ COLUMN_KEYS = {
     "column", "name", "type", "role", "required", "missing", "range", "levels", "ordered", "true", "false",
     "formats", "impute", "value", "fallback", "skewed", "label", "unit", "words", "description",
 }  # fmt: skip
-DERIVED_KEYS = (COLUMN_KEYS - {"column", "type", "required", "missing", "levels", "ordered", "true", "false"}) | {
+DERIVED_KEYS = (COLUMN_KEYS - {"column", "required", "missing", "levels", "ordered", "true", "false", "formats"}) | {
     "derive"
 }
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -381,6 +381,10 @@ def _derived(check: _Checker, index: int, entry: Any, declared: dict[str, dict])
         if kind in ("years_since", "days_since") or (kind in ("sum", "difference") and set(types) == {"integer"})
         else "number"
     )
+    if "type" in entry:
+        if entry["type"] not in ("number", "integer"):
+            check.fail(f"{where}.type", f"{entry['type']!r}: a derived column is a number or an integer.")
+        result = entry["type"]
     column: dict[str, Any] = {
         "name": name,
         "column": None,

@@ -26,7 +26,7 @@ reference_date as (
     -- the date derivations count from: declared, else the latest date in the file (one row)
     select
         {% if decl.as_of -%}
-        cast({{ sql_string(decl.as_of) }} as date) as as_of
+        max(cast({{ sql_string(decl.as_of) }} as date)) as as_of
         {%- elif decl.date_columns -%}
         greatest({% for name in decl.date_columns %}max({{ name }}){{ ", " if not loop.last }}{% endfor %}) as as_of
         {%- else -%}

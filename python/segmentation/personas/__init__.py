@@ -85,8 +85,11 @@ def build_personas(
         named = [t for t in traits if t.nameable]
         # to tell apart two segments whose names clash: the next traits that lean one way at least
         spare = [t for t in traits if not t.nameable and t.score >= settings.min_std_diff / 2][:2]
-        candidates[segment] = [trait_word(t, name_cfg, refinements, lang) for t in named + spare]
-        counts[segment] = min(len(named), most)
+        words = [trait_word(t, name_cfg, refinements, lang) for t in named + spare]
+        # two features may share their word ("big spenders" for two amounts): a name says it once
+        seen: set[str] = set()
+        candidates[segment] = [w for w in words if not (w.text.casefold() in seen or seen.add(w.text.casefold()))]
+        counts[segment] = min(len(named), most, len(candidates[segment]))
     names = distinct_names(candidates, counts, name_cfg)
 
     personas = []
