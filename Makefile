@@ -99,7 +99,7 @@ $(DEFAULT_DATA): | $(STAMP)
 
 init: $(STAMP) $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## profile DATA and write its starter declaration, dbt_project/declarations/<file stem>.yml (FORCE=1 overwrites)
 	$(call step,Profiling $$DATA and writing its declaration)
-	$(SEGMENTATION) init "$$DATA" $(if $(filter 1 yes true,$(FORCE)),--force)
+	$(SEGMENTATION) init "$$DATA" $(if $(filter 1 yes true,$(FORCE)),--force) $(if $(DECLARATION),--output "$$DECLARATION")
 
 begin: setup ## start a working copy of the warehouse (the published one stays untouched)
 	$(call step,Starting a working copy of $(WAREHOUSE))
@@ -140,7 +140,7 @@ SCORING_DIR := $(dir $(abspath $(WAREHOUSE)))scoring
 score-steps: begin
 	$(call step,Cleaning $$DATA with the same dbt models into $(SCORING_DIR))
 	rm -rf '$(SCORING_DIR)' && mkdir -p '$(SCORING_DIR)'
-	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest "$$DATA"
+	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest "$$DATA" --declaration-of '$(WAREHOUSE)'
 	cd dbt_project && SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' DBT_TARGET_PATH='$(SCORING_DIR)/dbt_target' \
 	  DBT_LOG_PATH='$(SCORING_DIR)/dbt_target/logs' $(abspath $(BIN))/dbt build --exclude 'source:segmentation+'
 	$(call step,Scoring with the latest run's saved model (no refit))

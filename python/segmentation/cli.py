@@ -37,16 +37,16 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     )
 
 
-def _declare(data: str | None):
+def _declare(data: str | None, explicit: str | None = None):
     """Validate the run's declaration and write the dbt properties generated from it."""
     from . import dbt_yaml
     from .declaration import find_declaration, load_declaration
 
     settings = load_settings()
-    explicit = os.environ.get("DECLARATION", "").strip() or None
+    explicit = explicit or os.environ.get("DECLARATION", "").strip() or None
     declaration = load_declaration(find_declaration(settings.dbt_project_dir, data, explicit))
     dbt_yaml.write(declaration, settings.dbt_project_dir)
-    log.info("declaration: %s", declaration.path)
+    log.debug("declaration: %s", declaration.path)
     return declaration
 
 
@@ -68,13 +68,19 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
     from .ingest import load_raw_file
     from .warehouse import connect
 
-    declaration = _declare(args.input)
+    explicit = None
+    if args.declaration_of:  # scoring: clean the new file as the model's own data were
+        from .declaration import declaration_of
+
+        explicit = declaration_of(Path(args.declaration_of))
+    declaration = _declare(args.input, explicit)
     with connect(load_settings().warehouse) as con:
         load_raw_file(
             con,
             Path(args.input),
             declaration.file_columns(required=True),
             optional=declaration.file_columns(required=False),
+            declaration=str(declaration.path),
         )
 
 
@@ -179,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the input file and load it, as text, into raw.customers (CSV_SEP, CSV_ENCODING override detection)",
     )
     ingest.add_argument("input", help="customer export (.csv or .parquet)")
+    ingest.add_argument("--declaration-of", help="use the declaration the data of this (published) warehouse had")
     ingest.set_defaults(func=_cmd_ingest)
 
     quality = commands.add_parser(

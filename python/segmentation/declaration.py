@@ -510,3 +510,16 @@ def find_declaration(project_dir: Path, data: str | None, explicit: str | None =
         if own.is_file():
             return own
     return folder / "default.yml"
+
+
+def declaration_of(warehouse: Path) -> str:
+    """The declaration the data of a published warehouse were loaded with (for `make score`)."""
+    import duckdb
+
+    if not Path(warehouse).is_file():
+        raise DeclarationError(f"{warehouse} does not exist: run `make all` first, then score new files.")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select declaration from raw.load_metadata").fetchall()
+    if not rows or not rows[0][0]:
+        raise DeclarationError(f"{warehouse} records no declaration: run `make all` again, then score.")
+    return str(rows[0][0])

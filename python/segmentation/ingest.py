@@ -263,6 +263,7 @@ def load_raw_file(
     required: Sequence[str],
     options: CsvOptions | None = None,
     optional: Sequence[str] = (),
+    declaration: str = "",
 ) -> LoadSummary:
     """Copy the input file, unchanged and as text, into `raw.customers`, in one transaction.
 
@@ -306,8 +307,8 @@ def load_raw_file(
             con.execute(
                 "create or replace table raw.load_metadata as select "
                 "? as source_file, ? as file_format, ?::bigint as rows, now() as loaded_at, ? as extra_columns, "
-                "?::bigint as rows_rejected, ? as encoding, ? as separator",
-                [str(path), file_format, rows, ", ".join(extra), rejected, encoding, separator],
+                "?::bigint as rows_rejected, ? as encoding, ? as separator, ? as declaration",
+                [str(path), file_format, rows, ", ".join(extra), rejected, encoding, separator, declaration],
             )
             required_at = {position: column for column, position in mapping.items()}
             extra_names = iter(extra)

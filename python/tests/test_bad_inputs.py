@@ -309,10 +309,10 @@ FRENCH = {"Male": "Homme", "Female": "Femme", "Low": "Faible", "Average": "Moyen
 TAGGED = {  # rows written with a known problem, and the reason they must be quarantined for
     "Q-AGE": ("Age", "300", "age_out_of_range"),
     "Q-NUM": ("Age", "quarante", "unparseable_age"),
-    "Q-EXP": ("Work_Experience", "-2", "negative_work_experience"),
+    "Q-EXP": ("Work_Experience", "-2", "work_experience_out_of_range"),
     "Q-FAM": ("Family_Size", "0", "family_size_out_of_range"),
     "Q-CAT": ("Profession", "Astronaute", "unknown_profession"),
-    "Q-YN": ("Graduated", "peut-être", "unparseable_graduated"),
+    "Q-YN": ("Graduated", "peut-être", "unparseable_has_degree"),
 }
 
 
@@ -366,7 +366,8 @@ def test_a_messy_french_export_gives_a_correct_report(baseline: Path, tmp_path: 
         )
         reasons = dict(
             con.sql(
-                "select source_id, quarantine_reason from marts.customer_quarantine where source_id like 'Q-%'"
+                "select source_customer_id, quarantine_reason from marts.customer_quarantine "
+                "where source_customer_id like 'Q-%'"
             ).fetchall()
         )
         by_reason = dict(

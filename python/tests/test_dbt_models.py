@@ -46,12 +46,12 @@ ROWS = [
 MALFORMED_LINE = "12,Male,Yes"
 EXPECTED_REASONS = {
     5: "age_out_of_range",
-    6: "negative_work_experience",
+    6: "work_experience_out_of_range",
     7: "unknown_profession",
     8: "missing_customer_id",
     9: "unparseable_age",
     10: "family_size_out_of_range",
-    11: "unparseable_ever_married",
+    11: "unparseable_is_married",
     14: "empty_row",
     15: "malformed_row",
 }
@@ -95,7 +95,7 @@ def test_quarantine_gives_each_row_its_reason(built: Path) -> None:
     by_reason = dict(query(built, "select item, rows from marts.data_quality_summary where section = 'quarantine'"))
     assert by_reason == {reason: 1 for reason in EXPECTED_REASONS.values()}
     # the original values are kept as exported
-    assert query(built, "select source_profession from marts.customer_quarantine where source_id = '5'") == [
+    assert query(built, "select source_profession from marts.customer_quarantine where source_customer_id = '5'") == [
         ("Astronaut",)
     ]
 
@@ -112,7 +112,7 @@ def test_duplicates_keep_the_most_recent_record_and_fill_its_gaps(built: Path) -
 def test_staging_normalises_spellings(built: Path) -> None:
     row = query(
         built,
-        "select gender, is_married, age, has_degree, profession, spending_score, spending_level, family_size, var_1 "
+        "select gender, is_married, age, has_degree, profession, spending_score, spending_score_level, family_size, var_1 "
         "from marts.customer_features where customer_id = '7'",
     )
     assert row == [("Female", True, 45, False, "Lawyer", "High", 2, 2, "Cat_4")]
@@ -135,14 +135,14 @@ def test_feature_mart_declares_roles_for_python(built: Path) -> None:
     assert contract.relation == "marts.customer_features"
     assert contract.id_column == "customer_id"
     assert set(contract.numeric) == {"age", "work_experience", "family_size"}
-    assert contract.ordinal == ("spending_level",)
+    assert contract.ordinal == ("spending_score_level",)
     assert set(contract.categorical) == {"gender", "is_married", "has_degree", "profession"}
 
 
 def test_malformed_record_keeps_its_raw_text(built: Path) -> None:
     assert query(
         built,
-        "select source_line_number, source_line, source_id from marts.customer_quarantine "
+        "select source_line_number, source_line, source_customer_id from marts.customer_quarantine "
         "where quarantine_reason = 'malformed_row'",
     ) == [(READ + 1, MALFORMED_LINE, None)]
 
@@ -156,7 +156,7 @@ def test_quarantine_examples_show_offending_values_as_exported(built: Path) -> N
     }
     assert examples["unknown_profession"] == ("Profession", "Astronaut", 1)
     assert examples["age_out_of_range"] == ("Age", "200", 1)
-    assert examples["unparseable_ever_married"] == ("Ever_Married", "maybe", 1)
+    assert examples["unparseable_is_married"] == ("Ever_Married", "maybe", 1)
     assert examples["malformed_row"] == (None, MALFORMED_LINE, 1)
     assert set(examples) == set(EXPECTED_REASONS.values())
 

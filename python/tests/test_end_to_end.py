@@ -62,7 +62,8 @@ def test_every_step_table_can_be_read(pipeline: Path) -> None:
         "marts.customer_segments",
         "marts.segment_profiles",
         "marts.segment_traits",
-        "marts.segment_profession_mix",
+        "marts.feature_catalog",
+        "marts.feature_levels",
     ]:
         assert query(pipeline, f"select count(*) from {relation}")[0][0] > 0, relation
     assert not (pipeline / ".build" / "warehouse.duckdb").exists()  # the working copy was published

@@ -12,14 +12,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from segmentation.contract import required_source_columns
+from segmentation.declaration import load_declaration
 from segmentation.dialect import CsvOptions, parse_encoding, parse_separator
 from segmentation.errors import UserError
 from segmentation.ingest import load_raw_file
 from segmentation.warehouse import connect, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRED = required_source_columns(ROOT / "dbt_project")
+REQUIRED = load_declaration(ROOT / "dbt_project" / "declarations" / "default.yml").file_columns(required=True)
 HEADER = ",".join(REQUIRED)
 ROW = "1,Male,Yes,40,Yes,Artist,1.0,Low,2.0,Cat_6"
 
