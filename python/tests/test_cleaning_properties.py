@@ -217,7 +217,7 @@ def clean(value: str | None) -> str | None:
 _numbers = duckdb.connect()
 
 
-def number(value: str | None) -> float | None:
+def number(value: str | None, integer: bool = False) -> float | None:
     text = clean(value)
     if text is None:
         return None
@@ -227,7 +227,8 @@ def number(value: str | None) -> float | None:
     else:
         text = text.replace(",", ".")
     # DuckDB's own cast decides what a number is; the rules under test are what follows
-    return _numbers.execute("select try_cast(? as double)", [text]).fetchall()[0][0]
+    cast = "try_cast(try_cast(? as double) as bigint)" if integer else "try_cast(? as double)"
+    return _numbers.execute(f"select {cast}", [text]).fetchall()[0][0]
 
 
 def boolean(value: str | None) -> bool | None:
