@@ -148,7 +148,7 @@ score-steps: begin
 	$(SEGMENTATION) publish '$(WAREHOUSE)'
 	@printf '\n\033[1mScores: table segmentation.segment_scores in %s\033[0m\n' '$(WAREHOUSE)'
 
-test: setup ## run the whole test suite (unit, dbt, end to end)
+test: setup lint ## lint, then run the whole test suite (unit, dbt, end to end)
 	$(call step,Running the tests)
 	$(BIN)/python -m pytest python/tests
 
