@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +24,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from . import __version__
 from .algorithms import ALGORITHMS
-from .clustering import Segmentation, fit_segments
+from .clustering import Segmentation, fit_segments, segments_from_probabilities
 from .config import Settings
 from .contract import FeatureContract, load_contract
 from .errors import UserError
@@ -38,8 +36,16 @@ from .features import (
     transform,
     units_to_encoded,
 )
+from .model_choice import fit_mixture, reason
+from .models_io import load_model, save_model  # noqa: F401 (load_model: also importable from here, as before)
 from .projection import project
-from .selection import SelectionResult, SelectionSettings, evaluate_encodings, sample_rows
+from .selection import (
+    MixtureSelection,
+    SelectionResult,
+    SelectionSettings,
+    evaluate_encodings,
+    sample_rows,
+)
 from .warehouse import RESULTS_SCHEMA, connect, previous_run, read_features, write_results
 
 log = logging.getLogger(__name__)
@@ -66,21 +72,6 @@ def make_run_id(started_at: datetime, ids: pa.Array, parameters: dict) -> str:
     digest.update(str(len(ids)).encode())
     digest.update(str(ids.slice(0, 1000).to_pylist()).encode())
     return f"{started_at:%Y%m%dT%H%M%S}-{digest.hexdigest()[:8]}"
-
-
-def save_model(path: Path, artefact: dict) -> None:
-    """Write the fitted preprocessing + model atomically (a killed run leaves no half file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    joblib.dump(artefact, temporary)
-    os.replace(temporary, path)
-
-
-def load_model(path: Path) -> dict:
-    """Reload a saved run: {'run_id', 'contract', 'preprocessor', 'model', 'segment_ids', …}."""
-    if not path.exists():
-        raise UserError(f"no saved model at {path}: run `make all` first.")
-    return joblib.load(path)
 
 
 def _source_file(con) -> str:
@@ -115,10 +106,15 @@ def _check_settings(settings: Settings, n_customers: int) -> None:
         raise UserError(f"unknown ALGO={settings.algorithm!r}: use one of {', '.join(ALGORITHMS)}.")
     if settings.weighting not in (*WEIGHTINGS, "auto"):
         raise UserError(f"unknown WEIGHTING={settings.weighting!r}: use auto, {', '.join(WEIGHTINGS)}.")
-    if n_customers < settings.k_min + 1:
+    if settings.k_criterion not in ("icl", "bic"):
+        raise UserError(f"unknown K_CRITERION={settings.k_criterion!r}: use icl or bic.")
+    smallest_k = settings.k if settings.k is not None else settings.k_min
+    needed = settings.min_segment_customers * max(smallest_k, 2)
+    if n_customers < needed:
         raise UserError(
-            f"only {n_customers} usable customers: at least {settings.k_min + 1} are needed to form segments. "
-            "See marts.customer_quarantine for the rows set aside."
+            f"only {n_customers} usable customers: too few to segment (at least {needed}, "
+            f"{settings.min_segment_customers} per segment for k={max(smallest_k, 2)}); the previous results are "
+            "kept. Load a larger file or lower MIN_SEGMENT_CUSTOMERS; see marts.customer_quarantine for rows set aside."
         )
     if settings.k is not None and not 2 <= settings.k <= n_customers - 1:
         raise UserError(
@@ -210,21 +206,46 @@ def run_segmentation(settings: Settings) -> str:
     )
 
     previous_centres = {segment: units_to_encoded(preprocessor, units) for segment, units in previous_units.items()}
-    with stage(
-        f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers",
-        timings,
-        "fit_assign",
-    ):
-        segmentation = fit_segments(
-            matrix,
-            selection.chosen,
-            settings.random_state,
-            algorithm=settings.algorithm,
-            feature_names=feature_names,
-            categorical=contract.categorical,
-            previous_centres=previous_centres,
-            next_id=largest_id + 1,
-            fit_sample=settings.final_fit_sample,
+    mixture_run = None
+    if settings.algorithm == "mixture":
+        with stage(f"latent class model: choosing k among {settings.k_min}…{settings.k_max}", timings, "k_selection"):
+            mixture_run = fit_mixture(table, contract, matrix, selection.chosen, settings)
+        with stage(f"assigning {n_customers:,} customers by membership probability", timings, "fit_assign"):
+            segmentation = segments_from_probabilities(
+                mixture_run.model, matrix, mixture_run.probabilities, previous_centres, largest_id + 1
+            )
+        mixture_run.probabilities = None  # the chosen segment's probability is kept in the segmentation
+        chosen_k, rule = mixture_run.selection.chosen, mixture_run.selection.rule
+        chosen_stability = mixture_run.selection.measure("stability", chosen_k)
+    else:
+        with stage(
+            f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers",
+            timings,
+            "fit_assign",
+        ):
+            segmentation = fit_segments(
+                matrix,
+                selection.chosen,
+                settings.random_state,
+                algorithm=settings.algorithm,
+                feature_names=feature_names,
+                categorical=contract.categorical,
+                previous_centres=previous_centres,
+                next_id=largest_id + 1,
+                fit_sample=settings.final_fit_sample,
+            )
+        chosen_k, rule = selection.chosen, selection.rule
+        chosen_stability = selection.measure("stability", chosen_k)
+    algorithm_reason = reason(settings.algorithm, mixture_run.comparison if mixture_run else None)
+    probabilities = segmentation.probabilities
+    ambiguous = int(np.sum(probabilities < settings.ambiguous_probability)) if probabilities is not None else 0
+    log.info("model: %s", algorithm_reason)
+    if probabilities is not None:
+        log.info(
+            "%s customers (%.1f%%) are ambiguous (membership probability below %.2f)",
+            f"{ambiguous:,}",
+            100 * ambiguous / max(n_customers, 1),
+            settings.ambiguous_probability,
         )
 
     with stage("projecting to 2-D (PCA, t-SNE)", timings, "projection"):
@@ -235,7 +256,10 @@ def run_segmentation(settings: Settings) -> str:
 
     parameters = {
         "algorithm": settings.algorithm,
-        "k": selection.chosen,
+        "algorithm_reason": algorithm_reason,
+        "k": chosen_k,
+        "k_rule": rule,
+        "kmeans": {"k": selection.chosen, "rule": selection.rule, "knee": selection.knee},
         "k_range": [settings.k_min, settings.k_max],
         "random_state": settings.random_state,
         "categorical_weighting": weighting,
@@ -253,8 +277,23 @@ def run_segmentation(settings: Settings) -> str:
         },
         "features": feature_names,
         "dropped_features": dropped,
+        "min_segment_customers": settings.min_segment_customers,
+        "ambiguous_probability": settings.ambiguous_probability,
         "version": __version__,
     }
+    if mixture_run is not None:
+        chosen = mixture_run.selection
+        parameters["mixture"] = {
+            "criterion": chosen.criterion,
+            "rule": chosen.rule,
+            "min_segment_share": chosen.min_segment_share,
+            "selection_sample": chosen.fit_sample,
+            "stability_sample": chosen.stability_sample,
+            "fit_sample": int(mixture_run.model.n_rows_fitted_),
+            "gaussian_columns": list(mixture_run.preparation.gaussian_),
+            "categorical_columns": list(mixture_run.preparation.categorical_),
+            "compared_with_kmeans": mixture_run.comparison,
+        }
     ids = table.column(contract.id_column).combine_chunks().cast(pa.string())
     run_id = make_run_id(started_at, ids, parameters)
     model_path = settings.models_dir / f"{run_id}.joblib"
@@ -268,6 +307,10 @@ def run_segmentation(settings: Settings) -> str:
             "segment_ids": segmentation.segment_ids,
             "feature_names": feature_names,
             "algorithm": settings.algorithm,
+            # the mixture model scores from its own preparation of the columns; distances are to
+            # these encoded centres (per model label), as in the run
+            "mixture_preparation": mixture_run.preparation if mixture_run else None,
+            "centres": segmentation.centres,
         },
     )
     tables = build_tables(
@@ -276,6 +319,10 @@ def run_segmentation(settings: Settings) -> str:
         settings=settings,
         ids=ids,
         selection=selection,
+        chosen=(chosen_k, rule, chosen_stability),
+        mixture_selection=mixture_run.selection if mixture_run else None,
+        ambiguous=ambiguous,
+        algorithm_reason=algorithm_reason,
         segmentation=segmentation,
         preprocessor=preprocessor,
         feature_names=feature_names,
@@ -299,8 +346,26 @@ def run_segmentation(settings: Settings) -> str:
             f"update {RESULTS_SCHEMA}.segmentation_runs set stage_seconds = ? where run_id = ?",
             [json.dumps(timings, sort_keys=True), run_id],
         )
-    log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", selection.chosen)
+    log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", chosen_k)
     return run_id
+
+
+def mixture_columns(ks: tuple[int, ...], mixture: MixtureSelection | None) -> dict[str, pa.Array]:
+    """The latent class model's evidence per k, beside K-Means' (null where it was not fitted)."""
+
+    def column(name: str) -> pa.Array:
+        if mixture is None:
+            return pa.nulls(len(ks), pa.float64())
+        values = dict(zip(mixture.ks, getattr(mixture, name), strict=True))
+        return pa.array([None if np.isnan(values.get(k, np.nan)) else float(values[k]) for k in ks], pa.float64())
+
+    return {
+        "bic": column("bic"),
+        "icl": column("icl"),
+        "log_likelihood": column("log_likelihood"),
+        "mixture_stability": column("stability"),
+        "smallest_segment_share": column("smallest_share"),
+    }
 
 
 def build_tables(
@@ -310,6 +375,10 @@ def build_tables(
     settings: Settings,
     ids: pa.Array,
     selection: SelectionResult,
+    chosen: tuple[int, str, float],
+    mixture_selection: MixtureSelection | None,
+    ambiguous: int,
+    algorithm_reason: str,
     segmentation: Segmentation,
     preprocessor,
     feature_names: list[str],
@@ -331,6 +400,10 @@ def build_tables(
     order = np.argsort(segmentation.segment_ids)
     centroid_segments = np.repeat(segmentation.segment_ids[order], len(feature_names))
     finished_at = datetime.now(UTC).replace(microsecond=0)
+    chosen_k, rule, chosen_stability = chosen
+    probabilities = (
+        segmentation.probabilities if segmentation.probabilities is not None else np.ones(n_customers, np.float32)
+    )
 
     def constant(value: str, n: int) -> pa.Array:
         return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
@@ -341,6 +414,7 @@ def build_tables(
                 "customer_id": ids,
                 "segment_id": pa.array(segmentation.labels, pa.int32()),
                 "distance_to_centroid": pa.array(segmentation.distances.astype(np.float64), pa.float64()),
+                "membership_probability": pa.array(probabilities.astype(np.float64), pa.float64()),
                 "run_id": constant(run_id, n_customers),
             }
         ),
@@ -389,7 +463,8 @@ def build_tables(
                 "davies_bouldin": pa.array(selection.davies_bouldin, pa.float64()),
                 "stability": pa.array(selection.stability, pa.float64()),
                 "is_knee": pa.array([k == selection.knee for k in selection.ks], pa.bool_()),
-                "is_chosen": pa.array([k == selection.chosen for k in selection.ks], pa.bool_()),
+                "is_chosen": pa.array([k == chosen_k for k in selection.ks], pa.bool_()),
+                **mixture_columns(selection.ks, mixture_selection),
             }
         ),
         "segment_centroids": pa.table(
@@ -405,12 +480,18 @@ def build_tables(
                 "run_id": [run_id],
                 "started_at": pa.array([started_at.replace(tzinfo=None)], pa.timestamp("s")),
                 "finished_at": pa.array([finished_at.replace(tzinfo=None)], pa.timestamp("s")),
-                "k": pa.array([selection.chosen], pa.int32()),
-                "k_source": [selection.source],
-                "selection_rule": [selection.rule],
+                "k": pa.array([chosen_k], pa.int32()),
+                "k_source": [
+                    "user" if rule == "user" else (mixture_selection.criterion if mixture_selection else "elbow")
+                ],
+                "selection_rule": [rule],
                 "knee_k": pa.array([selection.knee], pa.int32()),
-                "chosen_stability": pa.array([selection.measure("stability", selection.chosen)], pa.float64()),
+                "chosen_stability": pa.array([chosen_stability], pa.float64()),
                 "algorithm": [settings.algorithm],
+                "algorithm_reason": [algorithm_reason],
+                "kmeans_k": pa.array([selection.chosen], pa.int32()),
+                "ambiguous_customers": pa.array([ambiguous], pa.int64()),
+                "ambiguous_probability": pa.array([settings.ambiguous_probability], pa.float64()),
                 "categorical_weighting": [weighting],
                 "random_state": pa.array([settings.random_state], pa.int32()),
                 "parameters": [json.dumps(parameters, sort_keys=True, default=str)],
