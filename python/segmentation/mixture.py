@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sklearn.base import BaseEstimator
 from sklearn.cluster import kmeans_plusplus
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def prepare_mixed(table: pa.Table, contract) -> tuple[MixedPreparation, MixedDat
     return preparation, preparation.transform(table)
 
 
-class LatentClassModel:
+class LatentClassModel(BaseEstimator):
     """Mixture of diagonal Gaussians × categorical distributions, fitted by EM (scikit-learn shaped)."""
 
     def __init__(
@@ -151,6 +152,7 @@ class LatentClassModel:
         variance_floor: float = VARIANCE_FLOOR,
         pseudo_count: float = PSEUDO_COUNT,
         keep_starts: int = KEEP_STARTS,
+        warm_start: bool = False,
     ):
         self.n_components = n_components
         self.n_init = n_init
@@ -160,6 +162,7 @@ class LatentClassModel:
         self.variance_floor = variance_floor
         self.pseudo_count = pseudo_count
         self.keep_starts = keep_starts
+        self.warm_start = warm_start
 
     # ---- the two EM steps ------------------------------------------------------------
     def _m_step(self, data: MixedData, one_hot: np.ndarray, resp: np.ndarray) -> None:
@@ -239,17 +242,14 @@ class LatentClassModel:
         self.n_features_numeric_ = data.numeric.shape[1]
         one_hot = data.one_hot()
         squares = data.numeric**2
-        seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, size=self.n_init)
-        screened = []
-        for seed in seeds:
-            mean_log, resp, _ = self._iterate(
-                data, one_hot, squares, self._start(data, one_hot, int(seed)), SCREEN_STEPS
-            )
-            screened.append((mean_log, resp))
-        order = sorted(range(len(screened)), key=lambda i: -screened[i][0])[: self.keep_starts]
+        if self.warm_start and hasattr(self, "log_likelihood_"):
+            # one EM run from the fitted solution (e.g. the one k was chosen with, on a smaller sample)
+            starts = [self._normalise(self._joint_log(data.numeric, one_hot, squares))[1]]
+        else:
+            starts = self._screened_starts(data, one_hot, squares)
         best: tuple[float, np.ndarray] | None = None
-        for i in order:
-            mean_log, resp, _ = self._iterate(data, one_hot, squares, screened[i][1], self.max_iter)
+        for resp in starts:
+            mean_log, resp, _ = self._iterate(data, one_hot, squares, resp, self.max_iter)
             if best is None or mean_log > best[0] + 1e-12:
                 best = (mean_log, resp)
         self._m_step(data, one_hot, best[1])
@@ -260,6 +260,18 @@ class LatentClassModel:
         self.bic_ = -2 * self.log_likelihood_ + self.n_parameters * np.log(data.n_rows)
         self.icl_ = self.bic_ + 2 * entropy
         return self
+
+    def _screened_starts(self, data: MixedData, one_hot: np.ndarray, squares: np.ndarray) -> list[np.ndarray]:
+        """Responsibilities of the best `keep_starts` of `n_init` seeded starts after SCREEN_STEPS iterations."""
+        seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, size=self.n_init)
+        screened = []
+        for seed in seeds:
+            mean_log, resp, _ = self._iterate(
+                data, one_hot, squares, self._start(data, one_hot, int(seed)), SCREEN_STEPS
+            )
+            screened.append((mean_log, resp))
+        order = sorted(range(len(screened)), key=lambda i: -screened[i][0])[: self.keep_starts]
+        return [screened[i][1] for i in order]
 
     @staticmethod
     def _xlogx(p: np.ndarray) -> np.ndarray:

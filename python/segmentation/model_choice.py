@@ -54,7 +54,7 @@ def fit_mixture(table: pa.Table, contract, matrix: np.ndarray, kmeans_k: int, se
     if len(data) > selection.fit_sample:
         rows = sample_rows(len(data), settings.mixture_fit_sample, settings.random_state)
         log.info("fitting the latent class model with k=%d on %s customers", selection.chosen, f"{len(rows):,}")
-        model = LatentClassModel(selection.chosen, random_state=settings.random_state).fit(data.take(rows))
+        model.set_params(warm_start=True).fit(data.take(rows))  # from the solution k was chosen with
     probabilities = model.predict_proba(data)
     comparison = compare_with_kmeans(data, matrix, model, kmeans_k, settings)
     return MixtureRun(selection, preparation, model, probabilities, comparison)

@@ -108,6 +108,15 @@ def _check_settings(settings: Settings, n_customers: int) -> None:
         raise UserError(f"unknown WEIGHTING={settings.weighting!r}: use auto, {', '.join(WEIGHTINGS)}.")
     if settings.k_criterion not in ("icl", "bic"):
         raise UserError(f"unknown K_CRITERION={settings.k_criterion!r}: use icl or bic.")
+    if settings.k is not None and not 2 <= settings.k <= n_customers - 1:
+        raise UserError(
+            f"K={settings.k} cannot be used with {n_customers} usable customers: choose K between 2 and "
+            f"{n_customers - 1}, or leave K unset to choose it on evidence."
+        )
+
+
+def _check_enough(settings: Settings, n_customers: int) -> None:
+    """Too little to segment: fewer than MIN_SEGMENT_CUSTOMERS per segment at the smallest k tried."""
     smallest_k = settings.k if settings.k is not None else settings.k_min
     needed = settings.min_segment_customers * max(smallest_k, 2)
     if n_customers < needed:
@@ -115,11 +124,6 @@ def _check_settings(settings: Settings, n_customers: int) -> None:
             f"only {n_customers} usable customers: too few to segment (at least {needed}, "
             f"{settings.min_segment_customers} per segment for k={max(smallest_k, 2)}); the previous results are "
             "kept. Load a larger file or lower MIN_SEGMENT_CUSTOMERS; see marts.customer_quarantine for rows set aside."
-        )
-    if settings.k is not None and not 2 <= settings.k <= n_customers - 1:
-        raise UserError(
-            f"K={settings.k} cannot be used with {n_customers} usable customers: choose K between 2 and "
-            f"{n_customers - 1}, or leave K unset to choose it on evidence."
         )
 
 
@@ -162,7 +166,9 @@ def run_segmentation(settings: Settings) -> str:
     # otherwise keep what the read brought in (0.6 GB at ten million customers).
     n_customers = table.num_rows
     _check_settings(settings, n_customers)
-    contract, dropped = drop_constant_features(table, contract)
+    # a table with nothing to cluster on says so first; one of one or no customer is simply too small
+    contract, dropped = drop_constant_features(table, contract) if n_customers > 1 else (contract, [])
+    _check_enough(settings, n_customers)
 
     weightings = list(WEIGHTINGS) if settings.weighting == "auto" else [settings.weighting]
     selection_settings = SelectionSettings(
