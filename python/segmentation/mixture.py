@@ -39,6 +39,11 @@ DISCRETE_LEVELS = 20
 VARIANCE_FLOOR = 1e-2  # in standardised units (a standard deviation of a tenth)
 PSEUDO_COUNT = 1.0  # per level and class: no level is impossible in a class
 APPLY_CHUNK_ROWS = 500_000
+# Two coded columns with a combination that never occurs, though independence would expect at
+# least this many customers (and this share) in it, are modelled jointly, if they have few levels.
+JOINT_MIN_EXPECTED = 20
+JOINT_MIN_SHARE = 0.01
+JOINT_MAX_LEVELS = 12
 SCREEN_STEPS = 10  # EM iterations every start gets before the best are kept
 KEEP_STARTS = 2  # starts run to convergence
 
@@ -97,7 +102,51 @@ class MixedPreparation:
             c: sorted(pc.unique(table.column(c)).drop_null().to_pylist(), key=lambda v: (str(type(v)), v))
             for c in self.categorical_
         }
+        self.joint_ = self._find_joint(self._codes(table))
         return self
+
+    def _find_joint(self, codes: np.ndarray) -> tuple[tuple[int, int], ...]:
+        """Pairs of coded columns with a combination that never occurs though it would be common by chance.
+
+        Such a rule (say, only one kind of customer ever has a given pair of values) breaks the
+        model's assumption that columns are independent within a class, and the model would
+        spend classes on it; the pair is modelled as one column of joint levels instead. Greedy,
+        strongest first; each column joins at most one pair; few levels only.
+        """
+        n = codes.shape[0]
+        candidates = []
+        for i in range(codes.shape[1]):
+            for j in range(i + 1, codes.shape[1]):
+                li, lj = len(self.levels_[self.categorical_[i]]), len(self.levels_[self.categorical_[j]])
+                if li * lj > JOINT_MAX_LEVELS or n == 0:
+                    continue
+                table = np.zeros((li, lj))
+                np.add.at(table, (codes[:, i], codes[:, j]), 1)
+                expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+                empty = expected[table == 0]
+                if empty.size and empty.max() >= max(JOINT_MIN_EXPECTED, JOINT_MIN_SHARE * n):
+                    candidates.append((float(empty.max()), i, j))
+        joint, used = [], set()
+        for _, i, j in sorted(candidates, reverse=True):
+            if i not in used and j not in used:
+                joint.append((i, j))
+                used |= {i, j}
+        return tuple(sorted(joint))
+
+    def _codes(self, table: pa.Table) -> np.ndarray:
+        codes = np.empty((table.num_rows, len(self.categorical_)), dtype=np.int32)
+        for j, column in enumerate(self.categorical_):
+            known = pa.array(self.levels_[column], type=table.column(column).type)
+            index = pc.fill_null(pc.index_in(table.column(column), value_set=known), -1)
+            codes[:, j] = index.to_numpy(zero_copy_only=False)
+        return codes
+
+    @property
+    def coded_columns_(self) -> tuple[str, ...]:
+        """Names of the model's coded columns: single columns, then joint pairs as 'a × b'."""
+        paired = {c for pair in self.joint_ for c in pair}
+        single = [c for j, c in enumerate(self.categorical_) if j not in paired]
+        return (*single, *(f"{self.categorical_[i]} × {self.categorical_[j]}" for i, j in self.joint_))
 
     def _is_discrete(self, column: pa.ChunkedArray) -> bool:
         if pc.count_distinct(column).as_py() > self.discrete_levels:
@@ -113,18 +162,24 @@ class MixedPreparation:
         numeric = np.empty((table.num_rows, len(self.gaussian_)), dtype=np.float64)
         for j, column in enumerate(self.gaussian_):
             numeric[:, j] = (self._number(table, column) - self.mean_[j]) / self.scale_[j]
-        codes = np.empty((table.num_rows, len(self.categorical_)), dtype=np.int32)
-        for j, column in enumerate(self.categorical_):
-            known = pa.array(self.levels_[column], type=table.column(column).type)
-            index = pc.fill_null(pc.index_in(table.column(column), value_set=known), -1)
-            codes[:, j] = index.to_numpy(zero_copy_only=False)
-        return MixedData(numeric, codes, tuple(len(self.levels_[c]) for c in self.categorical_))
+        codes = self._codes(table)
+        counts = [len(self.levels_[c]) for c in self.categorical_]
+        paired = {c for pair in self.joint_ for c in pair}
+        single = [j for j in range(len(counts)) if j not in paired]
+        columns = [codes[:, j] for j in single]
+        levels = [counts[j] for j in single]
+        for i, j in self.joint_:
+            unseen = (codes[:, i] < 0) | (codes[:, j] < 0)
+            columns.append(np.where(unseen, -1, codes[:, i] * counts[j] + codes[:, j]).astype(np.int32))
+            levels.append(counts[i] * counts[j])
+        coded = np.column_stack(columns) if columns else np.empty((table.num_rows, 0), np.int32)
+        return MixedData(numeric, coded.astype(np.int32), tuple(levels))
 
     def unseen(self, table: pa.Table) -> tuple[np.ndarray, dict[str, int]]:
         """Rows holding a level the preparation never saw, and how many per column."""
         flags = np.zeros(table.num_rows, dtype=bool)
         counts: dict[str, int] = {}
-        codes = self.transform(table).codes
+        codes = self._codes(table)
         for j, column in enumerate(self.categorical_):
             unknown = codes[:, j] < 0
             if unknown.any():
