@@ -642,15 +642,32 @@ ORACLE_COLUMNS: dict[str, str] = {
     "experience": "work_experience",
     "spending": "spending_level",
     "family": "family_size",
+    "merged": "records_merged",  # optional: records merged into the customer by deduplication
 }
 _IMPOSSIBLE = 1e-9  # probability of a value a persona cannot produce (cleaning may still show it)
+
+
+def _kept_age_shifts() -> dict[int, float]:
+    """Years between a repeated customer's first record and the record deduplication keeps (the older).
+
+    The repeat's gap is uniform on REPEAT_AGE_GAP (0 redrawn as its top); the cleaning keeps the
+    older record, so a negative gap keeps the first record (shift 0).
+    """
+    low, high = REPEAT_AGE_GAP
+    gaps = [high if gap == 0 else gap for gap in range(low, high)]
+    shifts: dict[int, float] = {}
+    for gap in gaps:
+        shifts[max(gap, 0)] = shifts.get(max(gap, 0), 0.0) + 1 / len(gaps)
+    return shifts
 
 
 def persona_log_likelihoods(features: pa.Table, columns: dict[str, str] | None = None) -> np.ndarray:
     """log P(persona) + log P(customer's cleaned values | persona) from the planted parameters: (n, personas).
 
-    The values are those of the cleaned table the pipeline reads (deduplicated, imputed), so the
-    oracle sees what any method sees; only the parameters are privileged.
+    The values are those of the cleaned table the pipeline reads, so the oracle sees what any
+    method sees; only the parameters are privileged, and the generator's knowledge of how the
+    cleaning changed them: a merged customer's age and experience moved by the kept record's
+    shift (``_kept_age_shifts``), and missing values imputed by the column's median or mode.
     """
     names = {**ORACLE_COLUMNS, **(columns or {})}
 
@@ -660,6 +677,16 @@ def persona_log_likelihoods(features: pa.Table, columns: dict[str, str] | None =
     def log_of(probabilities: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(probabilities, _IMPOSSIBLE))
 
+    def pick(table: tuple[float, ...], index: np.ndarray) -> np.ndarray:
+        padded = np.append(np.asarray(table), 0.0)  # out-of-range indices land on the 0 at the end
+        return padded[np.where((index >= 0) & (index < len(table)), index, len(table))]
+
+    def imputed(probability: np.ndarray, observed: np.ndarray, column: str) -> np.ndarray:
+        """A missing value (rate of the raw column) became the column's most common value."""
+        kinds, counts = np.unique(observed, return_counts=True)
+        rate = MISSING_RATES[column]
+        return (1 - rate) * probability + rate * (observed == kinds[counts.argmax()])
+
     age = values("age").astype(np.float64)
     male = values("gender") == "Male"
     married = values("married").astype(bool)
@@ -668,46 +695,56 @@ def persona_log_likelihoods(features: pa.Table, columns: dict[str, str] | None =
     experience = values("experience").astype(np.int64)
     spending = values("spending").astype(np.int64)
     family = values("family").astype(np.int64)
+    merged = (
+        values("merged").astype(np.int64) > 1 if names["merged"] in features.column_names else np.zeros(len(age), bool)
+    )
+    shifts = _kept_age_shifts()
     out = np.empty((features.num_rows, len(PERSONAS)))
     for k, persona in enumerate(PERSONAS):
-        if persona.age_sd is None:
-            inside = (age >= persona.age_low) & (age <= persona.age_high)
-            age_probability = np.where(inside, 1.0 / (persona.age_high - persona.age_low + 1), 0.0)
-        else:  # the rounded normal, cut at the persona's bounds
-            cut = norm.cdf(persona.age_high + 0.5, persona.age_mean, persona.age_sd) - norm.cdf(
-                persona.age_low - 0.5, persona.age_mean, persona.age_sd
+
+        def age_probability(ages: np.ndarray, persona: Persona = persona) -> np.ndarray:
+            if persona.age_sd is None:
+                inside = (ages >= persona.age_low) & (ages <= persona.age_high)
+                return np.where(inside, 1.0 / (persona.age_high - persona.age_low + 1), 0.0)
+            mean, sd = persona.age_mean, persona.age_sd  # the rounded normal, cut at the persona's bounds
+            cut = norm.cdf(persona.age_high + 0.5, mean, sd) - norm.cdf(persona.age_low - 0.5, mean, sd)
+            inside = (ages >= persona.age_low) & (ages <= persona.age_high)
+            return np.where(inside, (norm.cdf(ages + 0.5, mean, sd) - norm.cdf(ages - 0.5, mean, sd)) / cut, 0.0)
+
+        # age and experience move together between a customer's records
+        age_and_experience = age_probability(age) * pick(persona.experience, experience)
+        if merged.any():
+            moved = sum(
+                weight * age_probability(age - shift) * pick(persona.experience, experience - shift)
+                for shift, weight in shifts.items()
             )
-            age_probability = (
-                norm.cdf(age + 0.5, persona.age_mean, persona.age_sd)
-                - norm.cdf(age - 0.5, persona.age_mean, persona.age_sd)
-            ) / cut
-
-        def pick(table: tuple[float, ...], index: np.ndarray) -> np.ndarray:
-            padded = np.append(np.asarray(table), 0.0)  # out-of-range indices land on the 0 at the end
-            return padded[np.where((index >= 0) & (index < len(table)), index, len(table))]
-
+            age_and_experience = np.where(merged, moved, age_and_experience)
         spending_probability = np.where(married, pick(persona.spending, spending), spending == 0)
         out[:, k] = (
             np.log(persona.share)
-            + log_of(age_probability)
+            + log_of(imputed(age_and_experience, experience, "Work_Experience"))
             + log_of(np.where(male, persona.p_male, 1 - persona.p_male))
             + log_of(np.where(married, persona.p_married, 1 - persona.p_married))
             + log_of(np.where(graduated, persona.p_graduated, 1 - persona.p_graduated))
-            + log_of(pick(persona.professions, profession))
-            + log_of(pick(persona.experience, experience))
+            + log_of(imputed(pick(persona.professions, profession), profession, "Profession"))
             + log_of(spending_probability.astype(np.float64))
-            + log_of(pick(persona.family_sizes, family - 1))
+            + log_of(imputed(pick(persona.family_sizes, family - 1), family, "Family_Size"))
         )
     return out
 
 
-def bayes_oracle(features: pa.Table, columns: dict[str, str] | None = None) -> pa.Array:
+def bayes_oracle(features: pa.Table, columns: dict[str, str] | None = None, noise: bool = True) -> pa.Array:
     """The most probable planted persona of each customer, from the generator's own parameters.
 
-    No method can agree with the planted personas better on average: its ARI is the ceiling
-    against which `make bench` sets every algorithm.
+    No method can agree better on average with the planted labels: its agreement is the ceiling
+    against which `make bench` sets every algorithm. ``noise=False`` chooses among the four
+    personas only: the ceiling for the persona customers (a customer the oracle calls noise
+    would otherwise form a fifth group among them, which no four-segment answer pays for).
     """
-    best = persona_log_likelihoods(features, columns).argmax(axis=1)
+    likelihoods = persona_log_likelihoods(features, columns)
+    if not noise:
+        likelihoods[:, PLANTED_SEGMENTS.index("noise")] = -np.inf
+    best = likelihoods.argmax(axis=1)
     return pa.array(PLANTED_SEGMENTS, pa.string()).take(pa.array(best))
 
 
