@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # poor shape for them, and a class in which all share one value has zero variance. Measured on the
 # planted data: ARI 0.86 against 0.84 with Gaussians, at the same k.
 DISCRETE_LEVELS = 20
+COMMON_SHARE = 0.002  # a value held by fewer customers is rare: it does not define a level
 VARIANCE_FLOOR = 1e-2  # in standardised units (a standard deviation of a tenth)
 PSEUDO_COUNT = 1.0  # per level and class: no level is impossible in a class
 APPLY_CHUNK_ROWS = 500_000
@@ -90,7 +91,12 @@ class MixedPreparation:
     def fit(self, table: pa.Table) -> MixedPreparation:
         contract = self.contract
         skewed = set(getattr(contract, "skewed", ()) or ())
-        few = [c for c in contract.numeric + contract.ordinal if self._is_discrete(table.column(c))]
+        self.ranges_ = {}  # few-valued number → (lowest, highest) level; rarer values join the nearest end
+        for column in contract.numeric + contract.ordinal:
+            span = self._discrete_range(table.column(column))
+            if span is not None:
+                self.ranges_[column] = span
+        few = list(self.ranges_)
         self.gaussian_ = tuple(c for c in contract.numeric + contract.ordinal if c not in few)
         self.categorical_ = tuple(few) + tuple(contract.categorical)
         self.log1p_ = tuple(c for c in self.gaussian_ if c in skewed)
@@ -99,7 +105,9 @@ class MixedPreparation:
         scale = np.array([v.std() for v in values]) if values else np.zeros(0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self.levels_ = {
-            c: sorted(pc.unique(table.column(c)).drop_null().to_pylist(), key=lambda v: (str(type(v)), v))
+            c: list(range(self.ranges_[c][0], self.ranges_[c][1] + 1))
+            if c in self.ranges_
+            else sorted(pc.unique(table.column(c)).drop_null().to_pylist(), key=lambda v: (str(type(v)), v))
             for c in self.categorical_
         }
         self.joint_ = self._find_joint(self._codes(table))
@@ -136,6 +144,11 @@ class MixedPreparation:
     def _codes(self, table: pa.Table) -> np.ndarray:
         codes = np.empty((table.num_rows, len(self.categorical_)), dtype=np.int32)
         for j, column in enumerate(self.categorical_):
+            if column in self.ranges_:
+                low, high = self.ranges_[column]
+                values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+                codes[:, j] = np.clip(np.rint(values), low, high).astype(np.int64) - low
+                continue
             known = pa.array(self.levels_[column], type=table.column(column).type)
             index = pc.fill_null(pc.index_in(table.column(column), value_set=known), -1)
             codes[:, j] = index.to_numpy(zero_copy_only=False)
@@ -148,11 +161,21 @@ class MixedPreparation:
         single = [c for j, c in enumerate(self.categorical_) if j not in paired]
         return (*single, *(f"{self.categorical_[i]} × {self.categorical_[j]}" for i, j in self.joint_))
 
-    def _is_discrete(self, column: pa.ChunkedArray) -> bool:
-        if pc.count_distinct(column).as_py() > self.discrete_levels:
-            return False
+    def _discrete_range(self, column: pa.ChunkedArray) -> tuple[int, int] | None:
+        """(lowest, highest) common value of a whole-number column with few common values, else None.
+
+        Values held by fewer than COMMON_SHARE of the customers do not count (they join the
+        nearest end of the range), so the decision, and the levels, do not change with the
+        number of customers: a thousand times more rows bring rarer extremes, not a new shape.
+        """
         values = column.to_numpy(zero_copy_only=False).astype(np.float64)
-        return bool(np.all(values == np.round(values)))
+        if len(values) == 0 or not np.all(values == np.round(values)):
+            return None
+        kinds, counts = np.unique(values, return_counts=True)
+        common = kinds[counts >= COMMON_SHARE * len(values)]
+        if len(common) == 0 or common.max() - common.min() + 1 > self.discrete_levels:
+            return None
+        return int(common.min()), int(common.max())
 
     def _number(self, table: pa.Table, column: str) -> np.ndarray:
         values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)

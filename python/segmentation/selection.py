@@ -330,7 +330,7 @@ def evaluate_mixture_k(
     settings: SelectionSettings,
     random_state: int,
     requested_k: int | None = None,
-    criterion: str = "icl",
+    criterion: str = "bic",
     min_share: float = 0.05,
     n_init: int = 10,
 ) -> MixtureSelection:

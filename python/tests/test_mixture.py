@@ -116,7 +116,7 @@ def test_mixture_k_is_the_same_whatever_the_range() -> None:
         chosen.add((result.chosen, result.rule))
         assert result.ks == tuple(range(2, k_max + 1))
         assert result.model.n_components == result.chosen
-    assert chosen == {(3, "icl_stable")}
+    assert chosen == {(3, "bic_stable")}
 
 
 def test_requested_k_is_used() -> None:
