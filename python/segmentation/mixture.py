@@ -223,9 +223,9 @@ class LatentClassModel(BaseEstimator):
     def __init__(
         self,
         n_components: int = 4,
-        n_init: int = 10,
+        n_init: int = 6,
         max_iter: int = 300,
-        tol: float = 1e-6,
+        tol: float = 1e-5,  # on the mean log-likelihood per customer
         random_state: int = 0,
         variance_floor: float = VARIANCE_FLOOR,
         pseudo_count: float = PSEUDO_COUNT,
