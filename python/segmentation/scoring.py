@@ -5,7 +5,8 @@ warehouse; its feature mart is encoded with the *saved* preprocessor (the traini
 run's scaling and categories) and assigned with the saved model. A category the
 model never saw is encoded as none of the known levels (all of that variable's
 one-hot columns 0), so the customer is placed by its other features; such rows are
-flagged in `has_unseen_category`.
+flagged in `has_unseen_category`. A mixture model (the default) also gives each customer the
+probability of the segment it is placed in (`membership_probability`; 1 for K-Means).
 """
 
 from __future__ import annotations
