@@ -155,3 +155,25 @@ def test_warm_start_refits_from_the_solution_on_more_rows() -> None:
     assert model.n_rows_fitted_ == 4000
     assert adjusted_rand_score(before, model.predict(data)) > 0.9
     assert adjusted_rand_score(truth, model.predict(data)) > 0.8
+
+
+def test_a_yes_no_column_does_not_split_what_the_numbers_structure() -> None:
+    """A 200-row mall table: five groups in income × spending score, gender unrelated to them."""
+    rng = np.random.default_rng(0)
+    centres, sizes = np.array([[26, 20], [26, 79], [55, 50], [87, 17], [87, 82]]), [23, 22, 81, 35, 39]
+    truth = np.repeat(np.arange(5), sizes)
+    income_score = centres[truth] + rng.normal(0, [7, 8], size=(200, 2))
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(200)],
+            "gender": rng.choice(["Male", "Female"], 200, p=[0.44, 0.56]),
+            "age": np.where(np.isin(truth, [1, 4]), rng.normal(30, 5, 200), rng.normal(45, 12, 200)).round(),
+            "income": income_score[:, 0].round(),
+            "score": np.clip(income_score[:, 1].round(), 1, 99),
+        }
+    )
+    _, data = prepare_mixed(table, FeatureContract("m", "id", ("age", "income", "score"), (), ("gender",)))
+    result = evaluate_mixture_k(data, SelectionSettings(bootstraps=3), random_state=0, n_init=4)
+    labels = result.model.predict(data)
+    assert result.chosen == 5 and adjusted_rand_score(truth, labels) > 0.9
+    assert abs(adjusted_rand_score(table.column("gender").to_pylist(), labels)) < 0.05
