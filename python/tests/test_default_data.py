@@ -32,7 +32,7 @@ def test_chosen_k_is_stable(default_run: Path) -> None:
         ).fetchall()[0]
     assert 3 <= k <= 6
     assert stability >= 0.8
-    assert rule in ("icl_stable", "elbow_stable", "stable_near_elbow")
+    assert rule in ("bic_stable", "icl_stable", "elbow_stable", "stable_near_elbow")
 
 
 def test_planted_personas_are_recovered(default_run: Path) -> None:
