@@ -223,7 +223,7 @@ class LatentClassModel(BaseEstimator):
     def __init__(
         self,
         n_components: int = 4,
-        n_init: int = 6,
+        n_init: int = 10,
         max_iter: int = 300,
         tol: float = 1e-5,  # on the mean log-likelihood per customer
         random_state: int = 0,

@@ -332,7 +332,7 @@ def evaluate_mixture_k(
     requested_k: int | None = None,
     criterion: str = "bic",
     min_share: float = 0.05,
-    n_init: int = 6,
+    n_init: int = 10,
 ) -> MixtureSelection:
     """Fit the latent class model for every candidate k on a sample; record BIC, ICL, stability, sizes.
 
