@@ -201,7 +201,7 @@ def run_segmentation(settings: Settings) -> str:
     selection = selections[weighting]
     feature_names = [str(name) for name in preprocessor.get_feature_names_out()]
     log.info(
-        "k = %d (%s; knee at %d; stability %.2f), categorical weighting: %s",
+        "K-Means: k = %d (%s; knee at %d; stability %.2f), categorical weighting: %s",
         selection.chosen,
         selection.rule,
         selection.knee,
