@@ -258,7 +258,7 @@ def test_methodology_shows_the_criteria_present_and_the_model_and_why(rendered):
     pdf, _, _ = rendered("tiny", bic=True, reason="user")
     pages = pdf_pages(pdf)
     text = spaced(" ".join(pages[i] for i in page_index(pages, "HOW THE SEGMENTS WERE BUILT")))
-    assert "Model used: Gaussian mixture. It was chosen by the analyst." in text
+    assert "Model used: latent class model. It was chosen by the analyst." in text
     assert re.search(r"STABILITY \(ARI\) BIC ICL", text)
     assert "BIC: the Bayesian information criterion" in text
     plain, _, _ = rendered("tiny")
