@@ -3,7 +3,8 @@
     source. Every model that depends on the user's columns loops over it. -#}
 {% macro declaration() -%}
     {%- if not execute -%}
-        {{ return({'columns': [], 'derived': [], 'latest_first': [], 'date_columns': [], 'as_of': none}) }}
+        {{ return({'columns': [], 'derived': [], 'latest_first': [], 'date_columns': [], 'as_of': none,
+            'orders': none, 'behaviour': [], 'customer_table': true}) }}
     {%- endif -%}
     {%- for node in graph.sources.values() -%}
         {%- if node.source_name == 'raw' and node.name == 'customers' -%}
@@ -31,9 +32,15 @@
     {{ return(kept) }}
 {%- endmacro %}
 
-{#- Columns that reach customer_features (identifier aside). -#}
-{% macro mart_columns() -%}
+{#- Columns of the customer table that reach customer_features (identifier aside). -#}
+{% macro attribute_columns() -%}
     {{ return(kept_columns() | selectattr('in_mart') | list) }}
+{%- endmacro %}
+
+{#- Columns that reach customer_features: the attributes, then the behaviour computed
+    from the order lines (recency, frequency, monetary…; none without order lines). -#}
+{% macro mart_columns() -%}
+    {{ return(attribute_columns() + (declaration().behaviour or []) | selectattr('in_mart') | list) }}
 {%- endmacro %}
 
 {#- The warehouse type of a declared column. -#}
