@@ -24,7 +24,8 @@ def _words(high_en: str, high_fr: str, low_en: str, low_fr: str) -> dict:
     return {"high": {"en": high_en, "fr": high_fr}, "low": {"en": low_en, "fr": low_fr}}
 
 
-# name: (type, skewed, label, unit, words, value for a customer without orders ("max": the largest seen))
+# name: (type, skewed, label, unit, words, value for a customer without orders: a number, or "max" / "median"
+# of the customers with orders; a customer who never ordered is not "new", so tenure takes the median)
 BEHAVIOUR: dict[str, tuple] = {
     "recency_days": (
         "integer", False, {"en": "days since the last order", "fr": "jours depuis la dernière commande"},
@@ -40,7 +41,7 @@ BEHAVIOUR: dict[str, tuple] = {
     ),
     "tenure_days": (
         "integer", False, {"en": "days since the first order", "fr": "jours depuis la première commande"},
-        {"en": "days", "fr": "jours"}, _words("long-standing", "anciens", "new", "nouveaux"), 0,
+        {"en": "days", "fr": "jours"}, _words("long-standing", "anciens", "new", "nouveaux"), "median",
     ),
     "average_order_value": (
         "number", True, {"en": "average order value", "fr": "panier moyen"}, None,
@@ -181,8 +182,8 @@ def parse_orders(
         common(check, common_entry, where, column)
         when_none = entry.get("when_no_orders", 0)
         numeric = not isinstance(when_none, bool) and isinstance(when_none, (int, float))
-        if when_none != "max" and not numeric and entry["type"] != "category":
-            check.fail(f"{where}.when_no_orders", f"{when_none!r}: give a number, or max (the largest value seen).")
+        if when_none not in ("max", "median") and not numeric and entry["type"] != "category":
+            check.fail(f"{where}.when_no_orders", f"{when_none!r}: give a number, max or median (of the customers with orders).")
         column["when_no_orders"] = when_none
         if column["in_mart"]:
             behaviour.append(column)

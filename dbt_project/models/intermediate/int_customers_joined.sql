@@ -55,6 +55,9 @@ behaviour_maxima as (
         {%- for column in behaviour if column.when_no_orders == 'max' %}
         max({{ column.name }}) as {{ column.name }},
         {%- endfor %}
+        {%- for column in behaviour if column.when_no_orders == 'median' %}
+        {{ median_of(column.name) }} as {{ column.name }},
+        {%- endfor %}
         count(*) as customers
 
     from behaviour
@@ -79,8 +82,9 @@ joined as (
         {%- endif %}
         {%- endfor %}
         {%- for column in behaviour %}
-        {%- if column.when_no_orders == 'max' %}
-        coalesce(behaviour.{{ column.name }}, behaviour_maxima.{{ column.name }}, 0) as {{ column.name }},
+        {%- if column.when_no_orders in ('max', 'median') %}
+        cast(coalesce(behaviour.{{ column.name }}, behaviour_maxima.{{ column.name }}, 0) as {{ column_type(column) }})
+            as {{ column.name }},
         {%- else %}
         coalesce(behaviour.{{ column.name }}, {{ sql_constant(column.when_no_orders, column) }}) as {{ column.name }},
         {%- endif %}

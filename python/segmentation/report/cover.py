@@ -39,4 +39,7 @@ def contents(inputs: PageInputs, persona_pages: Sequence[Mapping]) -> list[dict]
         {"anchor": "compare", "label": sections["compare"], "children": []},
         {"anchor": "methodology", "label": sections["methodology"], "children": []},
         {"anchor": "quality", "label": sections["quality"], "children": []},
-    ]
+        *([{"anchor": "order_quality", "label": sections["order_quality"], "children": []}]
+          if inputs.data.order_quality and any(r["item"] == "lines_read" and r["rows"] for r in inputs.data.order_quality)
+          else []),
+    ]  # fmt: skip
