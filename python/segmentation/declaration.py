@@ -428,7 +428,8 @@ def parse_declaration(document: Any, path: Path) -> Declaration:
 
         orders, behaviour = parse_orders(check, document["orders"], extra_missing, _common)
     has_columns = document.get("columns") is not None or orders is None
-    entries = document.get("columns") if has_columns else [{"column": orders["customer"]["column"], "type": "identifier"}]
+    identifier = {"column": orders["customer"]["column"], "type": "identifier"} if orders else {}
+    entries = document.get("columns") if has_columns else [identifier]
     columns = [_column(check, i, entry, extra_missing) for i, entry in enumerate(check.sequence(entries, "columns"))]
     identifiers = [c for c in columns if c["type"] == "identifier"]
     if len(identifiers) != 1:

@@ -183,7 +183,7 @@ def parse_orders(
         when_none = entry.get("when_no_orders", 0)
         numeric = not isinstance(when_none, bool) and isinstance(when_none, (int, float))
         if when_none not in ("max", "median") and not numeric and entry["type"] != "category":
-            check.fail(f"{where}.when_no_orders", f"{when_none!r}: give a number, max or median (of the customers with orders).")
+            check.fail(f"{where}.when_no_orders", f"{when_none!r}: give a number, max or median (of the buyers).")
         column["when_no_orders"] = when_none
         if column["in_mart"]:
             behaviour.append(column)

@@ -117,7 +117,8 @@ def test_join_is_accounted_for_both_ways(built: Path) -> None:
     features = dict(query(built, "select customer_id, frequency from marts.customer_features"))
     assert set(features) == {"A", "B", "C", "D"}
     assert features["C"] == 0  # C never ordered
-    region, records = query(built, "select region, records_merged from marts.customer_features where customer_id = 'D'")[0]
+    sql = "select region, records_merged from marts.customer_features where customer_id = 'D'"
+    region, records = query(built, sql)[0]
     assert region == "north" and records == 0  # D's attributes imputed (most frequent region)
     recency = dict(query(built, "select customer_id, recency_days from marts.customer_features"))
     assert recency["C"] == max(recency[c] for c in "ABD")  # no order: as lapsed as the most lapsed buyer

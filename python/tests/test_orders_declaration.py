@@ -98,7 +98,7 @@ def test_the_run_drops_orders_without_orders_file_and_takes_as_of() -> None:
     assert for_run(both, None).mart_columns() == [c for c in both.mart_columns() if not c.get("behaviour")]
     with pytest.raises(DeclarationError, match="declares order lines only"):
         for_run(parse(ORDERS), None)
-    with pytest.raises(DeclarationError, match="make init ORDERS=lines.csv"):
+    with pytest.raises(DeclarationError, match=r"make init ORDERS=lines\.csv"):
         for_run(parse(None, [*COLUMNS, {"column": "Age", "type": "integer", "label": {"en": "a", "fr": "a"}}]),
                 "lines.csv")  # fmt: skip
     assert for_run(both, "lines.csv", "2024-01-31").orders["as_of"] == "2024-01-31"

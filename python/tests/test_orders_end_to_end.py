@@ -21,9 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 def make(workdir: Path, *targets: str, **variables: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        make_command(workdir, *targets, **variables), cwd=ROOT, capture_output=True, text=True, env=pipeline_env(workdir)
-    )
+    command = make_command(workdir, *targets, **variables)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=pipeline_env(workdir))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
 

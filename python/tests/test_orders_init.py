@@ -40,11 +40,15 @@ def test_online_retail_export_is_declared(tmp_path: Path) -> None:
 def test_french_headers_with_an_amount_and_a_customer_table(tmp_path: Path) -> None:
     lines = [["N° commande", "Code client", "Date commande", "Montant TTC", "Canal"]]
     for n in range(60):
-        lines.append([f"F{1000 + n}", f"K{n % 17}", f"{1 + n % 28:02d}/03/2024", f"{10 + n},50", ["web", "boutique"][n % 2]])
+        channel = ["web", "boutique"][n % 2]
+        lines.append([f"F{1000 + n}", f"K{n % 17}", f"{1 + n % 28:02d}/03/2024", f"{10 + n},50", channel])
     orders = _write(tmp_path / "commandes.csv", lines)
     customers = _write(
         tmp_path / "clients.csv",
-        [["Code client", "Ville", "Revenu"]] + [[f"K{n}", ["Lyon", "Paris"][n % 2], str(1000 + 50 * n)] for n in range(17)],
+        [
+            ["Code client", "Ville", "Revenu"],
+            *([f"K{n}", ["Lyon", "Paris"][n % 2], str(1000 + 50 * n)] for n in range(17)),
+        ],
     )
     output, _ = init_orders_declaration(orders, customers, tmp_path / "clients.yml")
     declaration = load_declaration(output)

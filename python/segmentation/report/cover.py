@@ -39,7 +39,13 @@ def contents(inputs: PageInputs, persona_pages: Sequence[Mapping]) -> list[dict]
         {"anchor": "compare", "label": sections["compare"], "children": []},
         {"anchor": "methodology", "label": sections["methodology"], "children": []},
         {"anchor": "quality", "label": sections["quality"], "children": []},
-        *([{"anchor": "order_quality", "label": sections["order_quality"], "children": []}]
-          if inputs.data.order_quality and any(r["item"] == "lines_read" and r["rows"] for r in inputs.data.order_quality)
-          else []),
-    ]  # fmt: skip
+        *(
+            [{"anchor": "order_quality", "label": sections["order_quality"], "children": []}]
+            if _has_orders(inputs)
+            else []
+        ),
+    ]
+
+
+def _has_orders(inputs: PageInputs) -> bool:
+    return any(r["item"] == "lines_read" and r["rows"] for r in inputs.data.order_quality)
