@@ -352,8 +352,8 @@ def load_raw_file(
             "%s row(s) could not be split into the header's %d fields: kept in raw.%s_rejected, "
             "quarantined as malformed_row",
             f"{rejected:,}",
-            table,
             len(header),
+            table,
         )
     if extra:
         log.info("extra columns kept in raw.%s and ignored: %s", table, ", ".join(extra))

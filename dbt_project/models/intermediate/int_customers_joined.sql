@@ -4,6 +4,9 @@
     them (median, most frequent value, constant, fallback), behaviour with the value of
     "no order" (0 orders, 0 spent…; recency: the longest seen). `has_attributes` and
     `has_orders` say which side is real. Without order lines it is int_customers_imputed. -#}
+{#- A view, not a table like the other intermediate models: it is a join read by
+    customer_features, so the mart's contract checks what the imputation wrote. -#}
+{{ config(materialized='view') }}
 {%- set attributes = attribute_columns() -%}
 {%- set behaviour = declaration().behaviour or [] -%}
 
