@@ -126,7 +126,7 @@ ingest: begin $(DEFAULT_INPUTS) ## check the declaration and the input files, lo
 
 mart: ingest ## dbt: staging → intermediate → customer_features mart, with tests
 	$(call step,dbt build: staging → intermediate → marts (tests included))
-	$(DBT) build --exclude 'source:segmentation+'
+	$(DBT) build --exclude 'source:segmentation+' --exclude-resource-type unit_test
 
 quality: mart ## stop if more than MAX_QUARANTINE_SHARE of the rows were quarantined (probably the wrong file)
 	$(call step,Checking the share of quarantined rows (at most $(MAX_QUARANTINE_SHARE)))
@@ -138,7 +138,7 @@ segment: quality ## cluster the mart (k by the elbow method, or K=) and write se
 
 profiles: segment ## dbt: customer_segments and segment profiles, with tests
 	$(call step,dbt build: segment profiles)
-	$(DBT) build --select 'source:segmentation+' --no-write-json  # the manifest from `mart` stays the one Python reads
+	$(DBT) build --select 'source:segmentation+' --exclude-resource-type unit_test --no-write-json  # the manifest from `mart` stays the one Python reads
 
 publish: profiles ## swap the finished working copy in as the warehouse (atomic)
 	$(call step,Publishing $(WAREHOUSE))
@@ -157,13 +157,13 @@ score-steps: begin
 	rm -rf '$(SCORING_DIR)' && mkdir -p '$(SCORING_DIR)'
 	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest $(INPUTS) --declaration-of '$(WAREHOUSE)'
 	cd dbt_project && SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' DBT_TARGET_PATH='$(SCORING_DIR)/dbt_target' \
-	  DBT_LOG_PATH='$(SCORING_DIR)/dbt_target/logs' $(abspath $(BIN))/dbt build --exclude 'source:segmentation+'
+	  DBT_LOG_PATH='$(SCORING_DIR)/dbt_target/logs' $(abspath $(BIN))/dbt build --exclude 'source:segmentation+' --exclude-resource-type unit_test
 	$(call step,Scoring with the latest run's saved model (no refit))
 	$(SEGMENTATION) score '$(SCORING_DIR)/$(notdir $(WAREHOUSE))' '$(SCORING_DIR)/dbt_target/manifest.json'
 	$(SEGMENTATION) publish '$(WAREHOUSE)'
 	@printf '\n\033[1mScores: table segmentation.segment_scores in %s\033[0m\n' '$(WAREHOUSE)'
 
-test: setup ## run the whole test suite (unit, dbt, end to end)
+test: setup lint ## lint, then run the whole test suite (unit, dbt, end to end)
 	$(call step,Running the tests)
 	$(BIN)/python -m pytest python/tests
 

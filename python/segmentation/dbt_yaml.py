@@ -1,15 +1,18 @@
-"""The dbt properties a declaration implies, written as dbt's own YAML.
+"""What a declaration implies for dbt, written as dbt's own files.
 
-`dbt_project/models/declared/_declared.yml` is generated, never edited: the `raw`
-source (the declaration rides along as the customers table's `meta`, where the
-macros read it) and the enforced contracts of the marts whose columns follow the
-declaration. The file is rewritten only when its content changes, so dbt's partial
-parsing keeps working between runs on the same declaration.
+Two generated files, never edited: `macros/declared/declaration.sql`, the macro
+`declaration()` that returns the normalised declaration (every model that depends on
+the user's columns loops over it; a macro works at parse time and in unit tests alike),
+and `models/declared/_declared.yml`, the `raw` source and the enforced contracts of the
+marts whose columns follow the declaration. Each is rewritten only when its content
+changes, so dbt's partial parsing keeps working between runs on the same declaration.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import yaml
 from .declaration import ID_NAME, Declaration
 
 GENERATED = Path("models") / "declared" / "_declared.yml"
+MACRO = Path("macros") / "declared" / "declaration.sql"
 
 
 def _literal(value: Any) -> str:
@@ -215,7 +219,7 @@ def _raw_source(declaration: Declaration) -> dict:
             {
                 "name": "customers",
                 "description": f"One row per row of the input file, declared by {declaration.path.name}.",
-                "config": {"meta": {"declaration": declaration.spec, "declaration_file": str(declaration.path)}},
+                "config": {"meta": {"declaration_file": str(declaration.path)}},
                 "columns": columns,
             },
             {
@@ -262,14 +266,33 @@ def render(declaration: Declaration) -> str:
     return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 
 
-def write(declaration: Declaration, project_dir: Path) -> Path:
-    """Write the generated properties file; untouched when the content is the same."""
-    target = project_dir / GENERATED
-    text = render(declaration)
+def render_macro(declaration: Declaration) -> str:
+    """The macro returning the declaration. Its JSON sits in a raw block, so no text from the
+    user's file is ever read as Jinja; a '%' inside a string is escaped so that no value can
+    close that block."""
+    text = json.dumps(declaration.spec, ensure_ascii=False, sort_keys=True).replace("%", "\\u0025")
+    name = re.sub(r"[^\w.-]", "_", declaration.path.name)
+    return (
+        f"{{#- Generated from {name} by `python -m segmentation declare`: do not edit. -#}}\n"
+        "{% macro declaration() -%}\n"
+        "    {%- set text -%}{% raw %}" + text + "{% endraw %}{%- endset -%}\n"
+        "    {{ return(fromjson(text)) }}\n"
+        "{%- endmacro %}\n"
+    )
+
+
+def _replace(target: Path, text: str) -> None:
     if target.is_file() and target.read_text(encoding="utf-8") == text:
-        return target
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp") as handle:
         handle.write(text)
     os.replace(handle.name, target)
+
+
+def write(declaration: Declaration, project_dir: Path) -> Path:
+    """Write the generated macro and properties file; each untouched when its content is the same."""
+    _replace(project_dir / MACRO, render_macro(declaration))
+    target = project_dir / GENERATED
+    _replace(target, render(declaration))
     return target

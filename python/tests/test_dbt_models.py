@@ -112,8 +112,8 @@ def test_duplicates_keep_the_most_recent_record_and_fill_its_gaps(built: Path) -
 def test_staging_normalises_spellings(built: Path) -> None:
     row = query(
         built,
-        "select gender, is_married, age, has_degree, profession, spending_score, spending_score_level, family_size, var_1 "
-        "from marts.customer_features where customer_id = '7'",
+        "select gender, is_married, age, has_degree, profession, spending_score, spending_score_level, family_size, "
+        "var_1 from marts.customer_features where customer_id = '7'",
     )
     assert row == [("Female", True, 45, False, "Lawyer", "High", 2, 2, "Cat_4")]
 

@@ -29,7 +29,8 @@ typed as (
     select
         *,
         {%- for column in columns %}
-        cast({{ typed_value(column, column.name ~ '__text') }} as {{ column_type(column) }}) as {{ column.name }}{{ "," if not loop.last }}
+        {#- try_cast: a number too large for an integer column reads as unparseable, not as an error #}
+        try_cast({{ typed_value(column, column.name ~ '__text') }} as {{ column_type(column) }}) as {{ column.name }}{{ "," if not loop.last }}
         {%- endfor %}
 
     from cleaned
