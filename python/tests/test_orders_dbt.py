@@ -72,9 +72,18 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = pipeline_env(workdir, DECLARATION=str(declaration), ORDERS=str(orders))
     loaded = run_cli(env, "ingest", str(customers), "--orders", str(orders))
     assert loaded.returncode == 0, loaded.stderr
-    result = run_dbt(env, "build", "--exclude", "source:segmentation+")
+    result = run_dbt(env, "build", "--exclude", "source:segmentation+", "--exclude-resource-type", "unit_test")
     assert result.returncode == 0, result.stdout[-3000:]
     return workdir / "warehouse.duckdb"
+
+
+def test_order_line_rules_unit_test(built: Path) -> None:
+    """The dbt unit test beside int_orders_validated (returns, duplicates, reasons on given rows)."""
+    env = pipeline_env(
+        built.parent, DECLARATION=str(built.parent / "shop.yml"), ORDERS=str(built.parent / "shop_orders.csv")
+    )
+    result = run_dbt(env, "test", "--select", "int_orders_validated,test_type:unit")
+    assert result.returncode == 0 and "PASS=1" in result.stdout, result.stdout[-3000:]
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
