@@ -54,6 +54,7 @@ def test_orders_alone_give_rfm_features_and_a_report(retail: Path) -> None:
     assert ledger["returns_netted"] > 0 and ledger["lines_quarantined"] > 0
     text = "".join(page.extract_text() for page in PdfReader(retail / "output" / "segment_report.pdf").pages)
     assert "Order lines read" in text and "Returns and cancellations netted" in text
+    assert "Buying behaviour" in text and "Medians per segment" in text
 
 
 def test_segments_separate_recent_big_spenders_from_lapsed_small_ones(retail: Path) -> None:

@@ -37,6 +37,7 @@ def contents(inputs: PageInputs, persona_pages: Sequence[Mapping]) -> list[dict]
             "children": [{"anchor": p["anchor"], "label": p["name"], "colour": p["colour"]} for p in persona_pages],
         },
         {"anchor": "compare", "label": sections["compare"], "children": []},
+        *([{"anchor": "behaviour", "label": sections["behaviour"], "children": []}] if _has_orders(inputs) else []),
         {"anchor": "methodology", "label": sections["methodology"], "children": []},
         {"anchor": "quality", "label": sections["quality"], "children": []},
         *(

@@ -41,6 +41,7 @@ class WarehouseData:
     label_crosstab: list[dict] = field(default_factory=list)
     order_quality: list[dict] = field(default_factory=list)  # empty without order lines
     order_examples: list[dict] = field(default_factory=list)
+    behaviour_quantiles: list[dict] = field(default_factory=list)  # recency, frequency, monetary per segment
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> list[dict]:
@@ -131,6 +132,10 @@ def _read(con: duckdb.DuckDBPyConnection) -> WarehouseData:
             f"a warehouse table has other columns than the report reads ({first_line}); rebuild it (make all)"
         ) from None
     data.order_quality, data.order_examples = _order_tables(con)
+    if data.order_quality:
+        from segmentation.report.behaviour import read_quantiles
+
+        data.behaviour_quantiles = read_quantiles(con)
     if not data.profiles:
         raise ReportError("marts.segment_profiles is empty: run dbt after the segmentation step (make profiles)")
     if not data.catalog:
