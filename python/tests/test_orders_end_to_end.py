@@ -93,3 +93,12 @@ def test_both_generated_tables_are_joined_and_accounted_for(tmp_path: Path) -> N
     assert features == counts["customers_with_orders"] + counts["customers_without_orders"]
     columns = {row[0] for row in query(tmp_path, "describe marts.customer_segments")}
     assert {"recency_days", "frequency", "monetary", "share_grocery", "share_web"} <= columns
+
+
+def test_new_order_lines_are_scored_with_the_saved_model(retail: Path) -> None:
+    frame, _ = online_retail(40, seed=12)
+    write_table(frame, retail / "new_invoices.csv")
+    make(retail, "score", ORDERS=str(retail / "new_invoices.csv"), DECLARATION=str(retail / "invoices.yml"))
+    scored = query(retail, "select count(*), count(distinct customer_id) from segmentation.segment_scores")[0]
+    buyers = frame.loc[frame["CustomerID"].str.len() > 0, "CustomerID"].nunique()
+    assert scored[0] == scored[1] and 0 < scored[0] <= buyers
