@@ -77,7 +77,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, declaration: Declaration, path: 
 
 def orders_only_customers(con: duckdb.DuckDBPyConnection, declaration: Declaration) -> None:
     """No customer table: an empty raw.customers, and the load described by the orders' load."""
-    _empty(con, "customers", declaration.file_columns(required=True))
+    _empty(con, "customers", declaration.file_columns(required=True) + declaration.file_columns(required=False))
     con.execute(
         "create or replace table raw.load_metadata as select source_file, file_format, rows, loaded_at, "
         "extra_columns, rows_rejected, encoding, separator, declaration from raw.orders_load_metadata"
