@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .declaration import BUILTIN_MISSING, _spellings, snake_case
+
 ROLE_KEYS = ("customer", "order", "date", "amount", "quantity", "price", "category", "channel", "country", "product")
 ORDERS_KEYS = {*ROLE_KEYS, "categories", "channels", "cancelled_prefix", "missing_values", "as_of", "features"}
 FEATURE_KEYS = {"role", "skewed", "label", "unit", "words", "description", "when_no_orders", "range"}
@@ -54,12 +56,6 @@ BEHAVIOUR: dict[str, tuple] = {
 }  # fmt: skip
 
 
-def snake(text: str) -> str:
-    from .declaration import snake_case
-
-    return snake_case(text)
-
-
 def _role_column(check: Any, node: Any, key: str) -> dict | None:
     """`customer: CustomerID` or `customer: {column: CustomerID}` (dates also take `formats`)."""
     if node is None:
@@ -79,7 +75,7 @@ def _share_levels(check: Any, value: Any, key: str) -> list[dict]:
     levels = []
     for index, item in enumerate(check.sequence(value or [], key)):
         text = check.text(item, f"{key}[{index}]")
-        levels.append({"value": text, "key": " ".join(text.split()).lower(), "name": snake(text)})
+        levels.append({"value": text, "key": " ".join(text.split()).lower(), "name": snake_case(text)})
     if len(levels) > MAX_SHARE_LEVELS:
         check.fail(key, f"{len(levels)} levels; keep at most {MAX_SHARE_LEVELS} (the rest count as other).")
     return levels
@@ -126,8 +122,6 @@ def parse_orders(
         check.fail("orders.channels", "shares of channels need the channel column: set orders.channel.")
     prefix = node.get("cancelled_prefix", "C")
     spec["cancelled_prefix"] = "" if prefix in (None, "", False) else check.text(prefix, "orders.cancelled_prefix")
-    from .declaration import BUILTIN_MISSING, _spellings
-
     spec["missing"] = sorted(
         {*BUILTIN_MISSING, *extra_missing, *_spellings(check, node.get("missing_values", []), "orders.missing_values")}
     )
