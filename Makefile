@@ -8,7 +8,17 @@ SHELL := /bin/bash
 
 # ---- settings (override on the command line: make all DATA=my_export.csv K=5) ----
 PYTHON      ?= python3
-DATA        ?= data/raw/customers.csv
+DEFAULT_DATA := data/raw/customers.csv
+DEFAULT_ORDERS := data/raw/orders.csv
+# ORDERS=order_lines.csv (alone or with DATA=): behaviour from order lines. The default run
+# uses both generated tables; ORDERS= alone means no customer table, DATA= alone no orders.
+ifeq ($(origin ORDERS),undefined)
+ORDERS      := $(if $(filter undefined,$(origin DATA)),$(DEFAULT_ORDERS))
+DATA        ?= $(DEFAULT_DATA)
+else
+DATA        ?=
+endif
+AS_OF       ?=
 ROWS        ?= 10000
 SEED        ?= 42
 K           ?=
@@ -27,7 +37,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-checked
-DEFAULT_DATA := data/raw/customers.csv
 
 export PYTHONPATH := $(CURDIR)/python
 # Steps build into a working copy; `publish` swaps it in only when all succeeded.
@@ -45,7 +54,9 @@ export DBT_LOG_LEVEL_FILE ?= info
 export K SEED REPORT_LANG MAX_QUARANTINE_SHARE CSV_SEP CSV_ENCODING DECLARATION
 # the input's path goes to recipes as $$DATA (an environment variable), so that no character of a
 # file name (quote, backtick, $$(…)) is ever read by the shell as part of a command
-export DATA
+export DATA ORDERS AS_OF
+INPUTS = $(if $(DATA),"$$DATA") $(if $(ORDERS),--orders "$$ORDERS")
+DEFAULT_INPUTS = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) $(if $(filter $(DEFAULT_ORDERS),$(ORDERS)),$(DEFAULT_ORDERS))
 
 SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
@@ -55,10 +66,10 @@ step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf '\nVariables: DATA=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s MAX_QUARANTINE_SHARE=%s CSV_SEP=%s CSV_ENCODING=%s\n' \
-	  "$$DATA" '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)' '$(MAX_QUARANTINE_SHARE)' '$(CSV_SEP)' '$(CSV_ENCODING)'
+	@printf '\nVariables: DATA=%s ORDERS=%s AS_OF=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s MAX_QUARANTINE_SHARE=%s CSV_SEP=%s CSV_ENCODING=%s\n' \
+	  "$$DATA" "$$ORDERS" '$(AS_OF)' '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)' '$(MAX_QUARANTINE_SHARE)' '$(CSV_SEP)' '$(CSV_ENCODING)'
 
-all: setup $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## set up, then build everything and write the PDF report (DATA=file.csv|.parquet)
+all: setup $(DEFAULT_INPUTS) ## set up, then build everything and write the PDF report (DATA=file.csv|.parquet, ORDERS=order_lines.csv, AS_OF=)
 	@$(SEGMENTATION) exclusive '$(WAREHOUSE)' -- $(MAKE) --no-print-directory report
 	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
 	@printf 'Also: %s/segment_report.html (self-contained), %s/segment_assignments.csv (CRM export)\n' '$(OUTPUT_DIR)' '$(OUTPUT_DIR)'
@@ -97,17 +108,21 @@ $(DEFAULT_DATA): | $(STAMP)
 	$(call step,Generating $(ROWS) synthetic customers into $@ (seed $(SEED)))
 	$(SEGMENTATION) generate $@ --rows $(ROWS) --seed $(SEED)
 
-init: $(STAMP) $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## profile DATA and write its starter declaration, dbt_project/declarations/<file stem>.yml (FORCE=1 overwrites)
-	$(call step,Profiling $$DATA and writing its declaration)
-	$(SEGMENTATION) init "$$DATA" $(if $(filter 1 yes true,$(FORCE)),--force) $(if $(DECLARATION),--output "$$DECLARATION")
+$(DEFAULT_ORDERS): | $(STAMP)
+	$(call step,Generating the order lines of the $(ROWS) synthetic customers into $@ (seed $(SEED)))
+	$(SEGMENTATION) generate-orders $@ --rows $(ROWS) --seed $(SEED)
+
+init: $(STAMP) $(DEFAULT_INPUTS) ## profile DATA and/or ORDERS and write the starter declaration, dbt_project/declarations/<file stem>.yml (FORCE=1 overwrites)
+	$(call step,Profiling $$DATA $$ORDERS and writing its declaration)
+	$(SEGMENTATION) init $(INPUTS) $(if $(filter 1 yes true,$(FORCE)),--force) $(if $(DECLARATION),--output "$$DECLARATION")
 
 begin: setup ## start a working copy of the warehouse (the published one stays untouched)
 	$(call step,Starting a working copy of $(WAREHOUSE))
 	$(SEGMENTATION) begin '$(WAREHOUSE)'
 
-ingest: begin $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)) ## check the declaration and the input file, load it into raw.customers (CSV_SEP, CSV_ENCODING, DECLARATION)
-	$(call step,Loading $$DATA into $(WAREHOUSE))
-	$(SEGMENTATION) ingest "$$DATA"
+ingest: begin $(DEFAULT_INPUTS) ## check the declaration and the input files, load them into raw.customers and raw.orders (CSV_SEP, CSV_ENCODING, DECLARATION)
+	$(call step,Loading $$DATA $$ORDERS into $(WAREHOUSE))
+	$(SEGMENTATION) ingest $(INPUTS)
 
 mart: ingest ## dbt: staging → intermediate → customer_features mart, with tests
 	$(call step,dbt build: staging → intermediate → marts (tests included))
@@ -133,14 +148,14 @@ report: publish ## render the persona report (REPORT_LANG=en|fr)
 	$(call step,Rendering the persona report)
 	SEGMENTATION_WAREHOUSE='$(abspath $(WAREHOUSE))' $(SEGMENTATION) report
 
-score: setup ## assign segments to new customers (DATA=new.csv) with the latest saved model, no refit
+score: setup ## assign segments to new customers (DATA=new.csv and/or ORDERS=new_lines.csv) with the latest saved model, no refit
 	@$(SEGMENTATION) exclusive '$(WAREHOUSE)' -- $(MAKE) --no-print-directory score-steps
 
 SCORING_DIR := $(dir $(abspath $(WAREHOUSE)))scoring
 score-steps: begin
-	$(call step,Cleaning $$DATA with the same dbt models into $(SCORING_DIR))
+	$(call step,Cleaning $$DATA $$ORDERS with the same dbt models into $(SCORING_DIR))
 	rm -rf '$(SCORING_DIR)' && mkdir -p '$(SCORING_DIR)'
-	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest "$$DATA" --declaration-of '$(WAREHOUSE)'
+	SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' $(SEGMENTATION) ingest $(INPUTS) --declaration-of '$(WAREHOUSE)'
 	cd dbt_project && SEGMENTATION_WAREHOUSE='$(SCORING_DIR)/$(notdir $(WAREHOUSE))' DBT_TARGET_PATH='$(SCORING_DIR)/dbt_target' \
 	  DBT_LOG_PATH='$(SCORING_DIR)/dbt_target/logs' $(abspath $(BIN))/dbt build --exclude 'source:segmentation+' --exclude-resource-type unit_test
 	$(call step,Scoring with the latest run's saved model (no refit))

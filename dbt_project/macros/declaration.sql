@@ -19,9 +19,15 @@
     {{ return(kept) }}
 {%- endmacro %}
 
-{#- Columns that reach customer_features (identifier aside). -#}
-{% macro mart_columns() -%}
+{#- Columns of the customer table that reach customer_features (identifier aside). -#}
+{% macro attribute_columns() -%}
     {{ return(kept_columns() | selectattr('in_mart') | list) }}
+{%- endmacro %}
+
+{#- Columns that reach customer_features: the attributes, then the behaviour computed
+    from the order lines (recency, frequency, monetary…; none without order lines). -#}
+{% macro mart_columns() -%}
+    {{ return(attribute_columns() + (declaration().behaviour or []) | selectattr('in_mart') | list) }}
 {%- endmacro %}
 
 {#- The warehouse type of a declared column. -#}

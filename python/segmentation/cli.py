@@ -37,35 +37,54 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     )
 
 
-def _declare(data: str | None, explicit: str | None = None):
+def _cmd_generate_orders(args: argparse.Namespace) -> None:
+    from .orders_gen import write_orders
+
+    write_orders(Path(args.output), args.rows, args.seed, args.shape, Path(args.truth) if args.truth else None)
+
+
+def _declare(data: str | None, explicit: str | None = None, orders: str | None = None):
     """Validate the run's declaration and write the dbt properties generated from it."""
     from . import dbt_yaml
     from .declaration import find_declaration, load_declaration
+    from .orders_ingest import for_run
 
     settings = load_settings()
     explicit = explicit or os.environ.get("DECLARATION", "").strip() or None
-    declaration = load_declaration(find_declaration(settings.dbt_project_dir, data, explicit))
+    declaration = load_declaration(find_declaration(settings.dbt_project_dir, data or orders, explicit))
+    declaration = for_run(declaration, orders, os.environ.get("AS_OF"))
     dbt_yaml.write(declaration, settings.dbt_project_dir)
     log.debug("declaration: %s", declaration.path)
     return declaration
 
 
 def _cmd_declare(args: argparse.Namespace) -> None:
-    _declare(args.input or os.environ.get("DATA"))
+    _declare(args.input or os.environ.get("DATA"), orders=args.orders or os.environ.get("ORDERS") or None)
 
 
 def _cmd_init(args: argparse.Namespace) -> None:
     from .starter import init_declaration
 
-    path, decisions = init_declaration(Path(args.input), Path(args.output) if args.output else None, args.force)
+    if not args.input and not args.orders:
+        raise UserError("init needs a file: DATA=customers.csv, ORDERS=order_lines.csv, or both.")
+    output = Path(args.output) if args.output else None
+    if args.orders:
+        from .orders_starter import init_orders_declaration
+
+        customers = Path(args.input) if args.input else None
+        path, decisions = init_orders_declaration(Path(args.orders), customers, output, args.force)
+    else:
+        path, decisions = init_declaration(Path(args.input), output, args.force)
     for decision in decisions:
         log.info("%s", decision)
     shown = os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else path
-    log.info("wrote %s: review it, then: make all DATA=%s", shown, args.input)
+    given = " ".join(f"{key}={value}" for key, value in (("DATA", args.input), ("ORDERS", args.orders)) if value)
+    log.info("wrote %s: review it, then: make all %s", shown, given)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> None:
     from .ingest import load_raw_file
+    from .orders_ingest import load_orders, orders_only_customers
     from .warehouse import connect
 
     explicit = None
@@ -73,8 +92,16 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
         from .declaration import declaration_of
 
         explicit = declaration_of(Path(args.declaration_of))
-    declaration = _declare(args.input, explicit)
+    if not args.input and not args.orders:
+        raise UserError("no input file given: set DATA=customers.csv, ORDERS=order_lines.csv, or both.")
+    declaration = _declare(args.input, explicit, args.orders)
+    if args.input and not declaration.spec.get("customer_table", True):
+        raise UserError(f"{declaration.path} declares order lines only: leave DATA= out, or declare its columns.")
     with connect(load_settings().warehouse) as con:
+        load_orders(con, declaration, Path(args.orders) if args.orders else None)
+        if not args.input:
+            orders_only_customers(con, declaration)
+            return
         load_raw_file(
             con,
             Path(args.input),
@@ -166,16 +193,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(func=_cmd_generate)
 
+    orders = commands.add_parser("generate-orders", help="write seeded order lines (the default customers' or a shape)")
+    orders.add_argument("output", help="file to write (.csv or .parquet)")
+    orders.add_argument("--rows", type=int, help="default shape: the customer export's rows; online_retail: customers")
+    orders.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    orders.add_argument("--shape", default="default", choices=["default", "online_retail"], help="which order lines")
+    orders.add_argument("--truth", help="online_retail: also write each customer's planted group to this file")
+    orders.set_defaults(func=_cmd_generate_orders)
+
     declare = commands.add_parser(
         "declare", help="validate the table declaration (DECLARATION=, else by the file's name) and generate dbt's YAML"
     )
     declare.add_argument("input", nargs="?", help="the input file the declaration is for (default: DATA)")
+    declare.add_argument("--orders", help="the order lines file (default: ORDERS)")
     declare.set_defaults(func=_cmd_declare)
 
     init = commands.add_parser(
         "init", help="profile a customer file and write its starter declaration (dbt_project/declarations/<stem>.yml)"
     )
-    init.add_argument("input", help="customer export (.csv or .parquet)")
+    init.add_argument("input", nargs="?", help="customer export (.csv or .parquet)")
+    init.add_argument("--orders", help="order lines (.csv or .parquet): adds the orders section")
     init.add_argument("--output", help="declaration to write (default dbt_project/declarations/<file stem>.yml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing declaration")
     init.set_defaults(func=_cmd_init)
@@ -184,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest",
         help="check the input file and load it, as text, into raw.customers (CSV_SEP, CSV_ENCODING override detection)",
     )
-    ingest.add_argument("input", help="customer export (.csv or .parquet)")
+    ingest.add_argument("input", nargs="?", help="customer export (.csv or .parquet)")
+    ingest.add_argument("--orders", help="order lines (.csv or .parquet), loaded into raw.orders")
     ingest.add_argument("--declaration-of", help="use the declaration the data of this (published) warehouse had")
     ingest.set_defaults(func=_cmd_ingest)
 

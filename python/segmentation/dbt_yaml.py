@@ -119,8 +119,8 @@ def _customer_features(declaration: Declaration) -> dict:
             {
                 "name": "records_merged",
                 "data_type": "bigint",
-                "description": "Input records merged into this customer (1 = exported once).",
-                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "records_merged >= 1"}],
+                "description": "Input records merged into this customer (1 = exported once, 0 = in the orders only).",
+                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "records_merged >= 0"}],
             },
         ],
     }
@@ -229,8 +229,28 @@ def _raw_source(declaration: Declaration) -> dict:
             },
             {"name": "load_metadata", "description": "One row describing the last load."},
             {"name": "load_columns", "description": "One row per column of the input file, in file order."},
+            *_orders_tables(declaration),
         ],
     }
+
+
+def _orders_tables(declaration: Declaration) -> list[dict]:
+    """raw.orders (empty when the run has no order lines: the order models then give no rows)."""
+    orders = declaration.orders or {}
+    columns = [{"name": "source_row_number", "data_tests": ["unique", "not_null"]}]
+    columns += [
+        {"name": orders[key]["column"], "description": f"The order line's {key}.", "quote": True}
+        for key in ("customer", "order", "date", "amount", "quantity", "price", "category", "channel", "country",
+                    "product")
+        if orders.get(key)
+    ]  # fmt: skip
+    return [
+        {"name": "orders", "description": "One row per order line of ORDERS=, every column as text.",
+         "columns": columns},
+        {"name": "orders_rejected", "description": "Order lines that could not be split into the header's fields.",
+         "columns": [{"name": "source_row_number", "data_tests": ["unique", "not_null"]}]},
+        {"name": "orders_load_metadata", "description": "One row describing the last load of order lines."},
+    ]  # fmt: skip
 
 
 def render(declaration: Declaration) -> str:

@@ -45,7 +45,7 @@ ROLES_BY_TYPE = {
     "text": ("label", "ignored"),
 }
 MART_TYPES = {"number": "double", "integer": "bigint", "boolean": "boolean", "category": "varchar", "text": "varchar"}
-TOP_KEYS = {"version", "description", "as_of", "missing_values", "deduplicate", "columns", "derived"}
+TOP_KEYS = {"version", "description", "as_of", "missing_values", "deduplicate", "columns", "derived", "orders"}
 COLUMN_KEYS = {
     "column", "name", "type", "role", "required", "missing", "range", "levels", "ordered", "true", "false",
     "formats", "impute", "value", "fallback", "skewed", "label", "unit", "words", "description",
@@ -73,13 +73,30 @@ class Declaration:
     def derived(self) -> list[dict]:
         return self.spec["derived"]
 
+    @property
+    def orders(self) -> dict | None:
+        """The `orders:` section (normalised), None when the run has no order lines."""
+        return self.spec.get("orders")
+
+    @property
+    def behaviour(self) -> list[dict]:
+        return self.spec.get("behaviour", [])
+
+    def without_orders(self) -> Declaration:
+        """The same declaration for a run given no order lines (ORDERS= unset)."""
+        if self.orders is None:
+            return self
+        if not self.spec.get("customer_table", True):
+            raise DeclarationError(f"{self.path} declares order lines only: give their file, e.g. ORDERS=orders.csv.")
+        return Declaration(self.path, {**self.spec, "orders": None, "behaviour": []})
+
     def file_columns(self, required: bool) -> tuple[str, ...]:
         """Headers of the file's declared columns that must (or may) be present."""
         return tuple(c["column"] for c in self.columns if c["required"] is required)
 
     def mart_columns(self) -> list[dict]:
-        """Declared and derived columns that reach the marts, in declaration order."""
-        return [c for c in (*self.columns, *self.derived) if c["in_mart"]]
+        """Declared, derived and behaviour columns that reach the marts, in declaration order."""
+        return [c for c in (*self.columns, *self.derived, *self.behaviour) if c["in_mart"]]
 
 
 def snake_case(header: str) -> str:
@@ -405,10 +422,15 @@ def parse_declaration(document: Any, path: Path) -> Declaration:
     if document.get("version") != 1:
         check.fail("version", f"{document.get('version')!r} is not a known version; write version: 1.")
     extra_missing = _spellings(check, document.get("missing_values", []), "missing_values")
-    columns = [
-        _column(check, i, entry, extra_missing)
-        for i, entry in enumerate(check.sequence(document.get("columns"), "columns"))
-    ]
+    orders, behaviour = None, []
+    if document.get("orders") is not None:  # order lines (docs/declaration.md, "Order lines")
+        from .orders_declaration import parse_orders
+
+        orders, behaviour = parse_orders(check, document["orders"], extra_missing, _common)
+    has_columns = document.get("columns") is not None or orders is None
+    identifier = {"column": orders["customer"]["column"], "type": "identifier"} if orders else {}
+    entries = document.get("columns") if has_columns else [identifier]
+    columns = [_column(check, i, entry, extra_missing) for i, entry in enumerate(check.sequence(entries, "columns"))]
     identifiers = [c for c in columns if c["type"] == "identifier"]
     if len(identifiers) != 1:
         check.fail("columns", f"declare exactly one column of type identifier (found {len(identifiers)}).")
@@ -426,10 +448,12 @@ def parse_declaration(document: Any, path: Path) -> Declaration:
     ]
     for index, column in enumerate(derived):
         _claim(check, by_name, column, f"derived[{index}] ({column['name']}).name")
+    for column in behaviour:
+        _claim(check, by_name, column, f"orders.features.{column['name']} (a behaviour column of the orders)")
     labels = [c for c in columns if c["role"] == "label"]
     if len(labels) > 1:
         check.fail("columns", f"only one column can have role label (found {', '.join(c['column'] for c in labels)}).")
-    if not any(c["role"] in FEATURE_ROLES for c in (*columns, *derived)):
+    if not any(c["role"] in FEATURE_ROLES for c in (*columns, *derived, *behaviour)):
         check.fail("columns", "no column has a clustering role (numeric, ordinal or categorical): give at least one.")
     as_of = document.get("as_of")
     if as_of is not None:
@@ -465,6 +489,9 @@ def parse_declaration(document: Any, path: Path) -> Declaration:
         "latest_first": order,
         "columns": columns,
         "derived": derived,
+        "customer_table": has_columns,
+        "orders": orders,
+        "behaviour": behaviour,
     }
     return Declaration(path=path, spec=spec)
 

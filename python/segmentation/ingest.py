@@ -132,14 +132,14 @@ def _scratch_directory(con: duckdb.DuckDBPyConnection) -> tempfile.TemporaryDire
     return tempfile.TemporaryDirectory(prefix=prefix, dir=database.parent)
 
 
-def _csv_reader_sql(path: Path, dialect: CsvDialect, compressed: bool) -> str:
+def _csv_reader_sql(path: Path, dialect: CsvDialect, compressed: bool, table: str = "customers") -> str:
     columns = "{" + ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in dialect.header) + "}"
     return (
         f"read_csv({quote_literal(str(path))}, auto_detect = false, header = true, skip = {dialect.skip_lines}, "
         f"columns = {columns}, delim = {quote_literal(dialect.separator)}, quote = '\"', escape = '\"', "
         f"compression = {quote_literal('gzip' if compressed else 'none')}, "
         f"max_line_size = {MAX_LINE_BYTES}, "
-        "store_rejects = true, rejects_table = 'customers_load_rejects', rejects_scan = 'customers_load_scans')"
+        f"store_rejects = true, rejects_table = '{table}_load_rejects', rejects_scan = '{table}_load_scans')"
     )
 
 
@@ -159,6 +159,7 @@ def _stage_csv(
     required: Sequence[str],
     options: CsvOptions | None,
     optional: Sequence[str] = (),
+    table: str = "customers",
 ) -> tuple[str, dict[str, int], tuple[str, ...], CsvDialect, int]:
     """Read the CSV into temp tables; returns (load sql, mapping, extra, dialect, rejected rows)."""
     dialect = sniff_csv(path, required, options)
@@ -169,13 +170,13 @@ def _stage_csv(
         for attempt, transcode in enumerate(attempts):
             uniform = attempt > 0 or dialect.mixed_newlines
             readable = utf8_copy(path, dialect, Path(scratch), normalise_newlines=uniform) if transcode else path
-            for table in ("customers_load", "customers_load_rejects", "customers_load_scans"):
-                con.execute(f"drop table if exists {table}")
+            for scratch_table in (f"{table}_load", f"{table}_load_rejects", f"{table}_load_scans"):
+                con.execute(f"drop table if exists {scratch_table}")
             try:
                 # Read outside the transaction: a committed temp table numbers rows 0..n-1 in
                 # file order (DuckDB preserves insertion order), so rowid is the row's position.
-                reader = _csv_reader_sql(readable, dialect, compressed=dialect.compressed and not transcode)
-                con.execute(f"create temp table customers_load as select {select_list} from {reader}")
+                reader = _csv_reader_sql(readable, dialect, dialect.compressed and not transcode, table)
+                con.execute(f"create temp table {table}_load as select {select_list} from {reader}")
                 break
             except duckdb.Error as exc:
                 if attempt == len(attempts) - 1:
@@ -189,7 +190,7 @@ def _stage_csv(
                 )
     rejected = con.execute(
         "select line, arg_min(error_type::varchar, byte_position), arg_min(csv_line, byte_position), "
-        "arg_min(error_message, byte_position) from customers_load_rejects group by line order by line"
+        f"arg_min(error_message, byte_position) from {table}_load_rejects group by line order by line"
     ).fetchall()
     for line, error_type, text, _ in rejected:
         if error_type == "UNQUOTED VALUE" and ("\n" in (text or "") or "\r" in (text or "")):
@@ -197,7 +198,7 @@ def _stage_csv(
                 f"{path}: the quote opened on line {line} is never closed properly, so the rows after it "
                 'cannot be told apart. Fix the quotes on that line (a quote inside a value is written twice: "").'
             )
-    loaded = con.execute("select count(*) from customers_load").fetchall()[0][0]
+    loaded = con.execute(f"select count(*) from {table}_load").fetchall()[0][0]
     if loaded + len(rejected) < dialect.sample_rows:
         # never a silent loss: Python's csv module saw more rows in the first megabyte alone
         raise UserError(
@@ -206,21 +207,27 @@ def _stage_csv(
             "UTF-8 CSV, or set CSV_SEP / CSV_ENCODING."
         )
     con.execute(
-        "create or replace temp table customers_rejected_load as select "
+        f"create or replace temp table {table}_rejected_load as select "
         f"{loaded} + row_number() over (order by line) as source_row_number, line as source_line_number, "
         "csv_line as source_line, lower(error_type::varchar) as load_error, error_message "
         "from (select line, arg_min(error_type, byte_position) as error_type, arg_min(csv_line, byte_position) "
         "as csv_line, arg_min(error_message, byte_position) as error_message "
-        "from customers_load_rejects group by line)"
+        f"from {table}_load_rejects group by line)"
     )
     load_sql = (
         "select rowid + 1 as source_row_number, * exclude (rowid) from "
-        "(select rowid, * from customers_load) order by rowid"
+        f"(select rowid, * from {table}_load) order by rowid"
     )
     return load_sql, mapping, extra, dialect, len(rejected)
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, required: Sequence[str], optional: Sequence[str] = ()):
+def _stage_parquet(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+    table: str = "customers",
+):
     literal = quote_literal(str(path))
     try:
         described = con.execute(f"describe select * from read_parquet({literal})").fetchall()
@@ -229,9 +236,9 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, required: Sequenc
     found = [row[0] for row in described]
     mapping, absent = _declared_mapping(found, required, optional)
     select_list, extra = _select_list(found, mapping, absent)
-    con.execute("drop table if exists customers_rejected_load")
+    con.execute(f"drop table if exists {table}_rejected_load")
     con.execute(
-        "create temp table customers_rejected_load (source_row_number bigint, source_line_number bigint, "
+        f"create temp table {table}_rejected_load (source_row_number bigint, source_line_number bigint, "
         "source_line varchar, load_error varchar, error_message varchar)"
     )
     load_sql = (
@@ -264,14 +271,18 @@ def load_raw_file(
     options: CsvOptions | None = None,
     optional: Sequence[str] = (),
     declaration: str = "",
+    table: str = "customers",
 ) -> LoadSummary:
     """Copy the input file, unchanged and as text, into `raw.customers`, in one transaction.
 
     Every column stays text so that a bad value becomes a quarantined row in dbt, not a
     load failure; `source_row_number` keeps the file order for the dedup rule and the
     quarantine report. Nothing in the warehouse changes unless the whole load succeeds.
-    `options` default to the `CSV_SEP` / `CSV_ENCODING` environment variables.
+    `options` default to the `CSV_SEP` / `CSV_ENCODING` environment variables. `table`
+    names the raw table (`orders` for order lines: raw.orders, raw.orders_rejected,
+    raw.orders_load_metadata, raw.orders_load_columns).
     """
+    meta = "" if table == "customers" else f"{table}_"
     path = Path(path)
     _check_path(path)
     file_format = file_kind(path)
@@ -279,33 +290,33 @@ def load_raw_file(
     encoding = separator = ""
     if file_format == "csv":
         options = options if options is not None else CsvOptions.from_environment()
-        load_sql, mapping, extra, dialect, rejected = _stage_csv(con, path, required, options, optional)
+        load_sql, mapping, extra, dialect, rejected = _stage_csv(con, path, required, options, optional, table)
         header = dialect.header
         encoding, separator = dialect.encoding, dialect.separator
     else:
-        load_sql, mapping, extra, header = _stage_parquet(con, path, required, optional)
+        load_sql, mapping, extra, header = _stage_parquet(con, path, required, optional, table)
         rejected = 0
     try:
         con.execute("begin transaction")
         try:
             con.execute("create schema if not exists raw")
-            con.execute(f"create or replace table raw.customers as {load_sql}")
-            rows = con.execute("select count(*) from raw.customers").fetchall()[0][0]
+            con.execute(f"create or replace table raw.{table} as {load_sql}")
+            rows = con.execute(f"select count(*) from raw.{table}").fetchall()[0][0]
             if rows == 0 and rejected == 0:
                 what = "has a header but no rows" if file_format == "csv" else "has no rows"
-                raise UserError(f"input file {path} {what}: export the customer table again.")
+                raise UserError(f"input file {path} {what}: export the {table} table again.")
             if rows == 0:
                 line, message = con.execute(
-                    "select source_line_number, error_message from customers_rejected_load "
+                    f"select source_line_number, error_message from {table}_rejected_load "
                     "order by source_line_number limit 1"
                 ).fetchall()[0]
                 raise UserError(
                     f"none of the {rejected:,} rows of {path} could be split into the header's "
                     f"{len(header)} fields (line {line}: {message}): check the separator (CSV_SEP) and the quotes."
                 )
-            con.execute("create or replace table raw.customers_rejected as select * from customers_rejected_load")
+            con.execute(f"create or replace table raw.{table}_rejected as select * from {table}_rejected_load")
             con.execute(
-                "create or replace table raw.load_metadata as select "
+                f"create or replace table raw.{meta}load_metadata as select "
                 "? as source_file, ? as file_format, ?::bigint as rows, now() as loaded_at, ? as extra_columns, "
                 "?::bigint as rows_rejected, ? as encoding, ? as separator, ? as declaration",
                 [str(path), file_format, rows, ", ".join(extra), rejected, encoding, separator, declaration],
@@ -313,11 +324,11 @@ def load_raw_file(
             required_at = {position: column for column, position in mapping.items()}
             extra_names = iter(extra)
             con.execute(
-                "create or replace table raw.load_columns (column_position integer, column_name varchar, "
+                f"create or replace table raw.{meta}load_columns (column_position integer, column_name varchar, "
                 "loaded_as varchar, required_column varchar)"
             )
             con.executemany(
-                "insert into raw.load_columns values (?, ?, ?, ?)",
+                f"insert into raw.{meta}load_columns values (?, ?, ?, ?)",
                 [
                     (
                         position + 1,
@@ -333,16 +344,17 @@ def load_raw_file(
             con.execute("rollback")
             raise
     finally:
-        for table in ("customers_load", "customers_rejected_load", "customers_load_rejects", "customers_load_scans"):
-            con.execute(f"drop table if exists {table}")
+        for scratch in ("_load", "_rejected_load", "_load_rejects", "_load_scans"):
+            con.execute(f"drop table if exists {table}{scratch}")
     log.info("loaded %s rows from %s in %.1f s", f"{rows:,}", path, time.perf_counter() - started)
     if rejected:
         log.warning(
-            "%s row(s) could not be split into the header's %d fields: kept in raw.customers_rejected, "
+            "%s row(s) could not be split into the header's %d fields: kept in raw.%s_rejected, "
             "quarantined as malformed_row",
             f"{rejected:,}",
             len(header),
+            table,
         )
     if extra:
-        log.info("extra columns kept in raw.customers and ignored: %s", ", ".join(extra))
+        log.info("extra columns kept in raw.%s and ignored: %s", table, ", ".join(extra))
     return LoadSummary(str(path), file_format, rows, tuple(mapping), extra, rejected, encoding, separator)

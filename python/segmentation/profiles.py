@@ -22,7 +22,7 @@ BOOLEAN_TOKENS = ("yes", "no", "oui", "non", "y", "n", "1", "0", "true", "false"
 TRUE_TOKENS = ("yes", "oui", "y", "1", "true", "vrai")
 DATE_FORMATS = (
     "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y",
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
 )  # fmt: skip
 
 

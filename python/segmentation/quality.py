@@ -140,8 +140,13 @@ def log_column_notes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 def check_quality(warehouse: Path, max_share: float | None = None) -> QuarantineShare:
     """The checks `make all` runs between the dbt mart and the clustering step."""
+    from .orders_quality import check_order_share
+
     max_share = max_quarantine_share_from_environment() if max_share is None else max_share
     with connect(Path(warehouse), read_only=True) as con:
+        orders = check_order_share(con, max_share)
+        if orders is not None and read_quarantine_share(con).rows_read == 0:
+            return orders  # no customer table: the order lines are the input
         counts = check_quarantine_share(con, max_share, warehouse)
         log_column_notes(con)
     return counts

@@ -96,6 +96,12 @@ class CompiledProject:
                 "insert into raw.customers_rejected values (?, ?, ?, 'too many columns', 'Expected 10')",
                 [(len(rows) + i + 1, len(rows) + i + 2, line) for i, line in enumerate(malformed)],
             )
+        # no order lines: empty order tables, as ingest writes them without ORDERS=
+        con.execute("create table raw.orders (source_row_number bigint)")
+        con.execute(
+            "create table raw.orders_rejected (source_row_number bigint, source_line_number bigint, "
+            "source_line varchar, load_error varchar, error_message varchar)"
+        )
         con.execute(
             "create table raw.load_columns as select * from (values "
             + ", ".join(f"({i + 1}, '{c}', '{c}', '{c}')" for i, c in enumerate(COLUMNS))

@@ -3,7 +3,7 @@
     at all. A column with no value at all has neither median nor mode: it takes its declared
     fallback, so it is constant, and the clustering step leaves it out. Ordered categories
     also get their rank (`<name>_level`). -#}
-{%- set columns = mart_columns() -%}
+{%- set columns = attribute_columns() -%}
 
 with
 

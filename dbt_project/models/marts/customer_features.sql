@@ -1,13 +1,14 @@
 {#- The clustering input: the id, every declared column whose role is not `ignored`
     (its `meta.role` in the generated contract tells Python what to do with it), the
-    ranks of ordered categories and how many records were merged. -#}
+    ranks of ordered categories, the behaviour from the order lines when there are any,
+    and how many records were merged (0 = a customer of the order lines only). -#}
 {%- set columns = mart_columns() -%}
 
 with
 
 customers as (
 
-    select * from {{ ref('int_customers_imputed') }}
+    select * from {{ ref('int_customers_joined') }}
 
 ),
 

@@ -45,7 +45,7 @@ quarantine_reasons as (
 imputed_counts as (
 
     select
-        {%- for column in mart_columns() if column.impute != 'none' %}
+        {%- for column in attribute_columns() if column.impute != 'none' %}
         coalesce(count_if(is_{{ column.name }}_imputed), 0) as {{ column.name }},
         {%- endfor %}
         count(*) as customers
@@ -57,7 +57,7 @@ imputed_counts as (
 imputations as (
 
     -- one row per imputed column (the declaration's names), without an engine-specific unpivot
-    {%- for column in mart_columns() if column.impute != 'none' %}
+    {%- for column in attribute_columns() if column.impute != 'none' %}
     select 'imputation' as section, {{ sql_string(column.name) }} as item, {{ column.name }} as rows, 20 as item_order
     from imputed_counts
     union all

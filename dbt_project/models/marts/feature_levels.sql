@@ -19,7 +19,7 @@ declared as (
     union all
     {%- endfor %}
     {%- endfor %}
-    select 'none', 'none', 0, 'none', 'none'
+    select 'none' as feature, 'none' as level, 0 as position, 'none' as label_en, 'none' as label_fr
     where false
 
 ),

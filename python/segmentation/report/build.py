@@ -14,7 +14,7 @@ from segmentation import charts
 from segmentation.config import load_settings
 from segmentation.export import ASSIGNMENTS_FILENAME, write_assignments
 from segmentation.personas import Catalog, build_personas
-from segmentation.report import compare, cover, methodology, persona_page, quality, summary
+from segmentation.report import behaviour, compare, cover, methodology, order_quality, persona_page, quality, summary
 from segmentation.report.common import PageInputs
 from segmentation.report.figures import draw_charts
 from segmentation.report.i18n import NumberFormat, load_rules, vocabulary
@@ -44,8 +44,10 @@ def build_context(inputs: PageInputs, inline_css: Markup | None = None) -> dict:
         "summary": summary.build(inputs, persona_pages),
         "personas": persona_pages,
         "compare": compare.build(inputs),
+        "behaviour": behaviour.build(inputs),
         "methodology": methodology.build(inputs),
         "quality": quality.build(inputs),
+        "order_quality": order_quality.build(inputs),
     }
 
 

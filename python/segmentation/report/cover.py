@@ -37,6 +37,16 @@ def contents(inputs: PageInputs, persona_pages: Sequence[Mapping]) -> list[dict]
             "children": [{"anchor": p["anchor"], "label": p["name"], "colour": p["colour"]} for p in persona_pages],
         },
         {"anchor": "compare", "label": sections["compare"], "children": []},
+        *([{"anchor": "behaviour", "label": sections["behaviour"], "children": []}] if _has_orders(inputs) else []),
         {"anchor": "methodology", "label": sections["methodology"], "children": []},
         {"anchor": "quality", "label": sections["quality"], "children": []},
+        *(
+            [{"anchor": "order_quality", "label": sections["order_quality"], "children": []}]
+            if _has_orders(inputs)
+            else []
+        ),
     ]
+
+
+def _has_orders(inputs: PageInputs) -> bool:
+    return any(r["item"] == "lines_read" and r["rows"] for r in inputs.data.order_quality)

@@ -78,6 +78,14 @@ def draw_charts(
                     {"this_segment": c["this_segment"], "all_customers": c["all_customers"]},
                     fmt.percent,
                 )
+    if data.behaviour_quantiles:  # order lines: recency, frequency and monetary value per segment
+        from segmentation.report import behaviour
+
+        titles = {f: catalog.label(f) if f in catalog else f for f in behaviour.MEASURES}
+        order = [p.segment_id for p in personas]
+        paths["behaviour"] = behaviour.draw(
+            charts_dir / "behaviour.svg", data.behaviour_quantiles, order, colours, titles, fmt.number
+        )
     _selection_chart(data, vocab, fmt, charts_dir, paths)
     _maps(data, personas, colours, vocab, charts_dir, paths)
     return paths

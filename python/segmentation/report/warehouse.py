@@ -39,12 +39,29 @@ class WarehouseData:
     input_columns: list[dict] = field(default_factory=list)
     migration: list[dict] = field(default_factory=list)
     label_crosstab: list[dict] = field(default_factory=list)
+    order_quality: list[dict] = field(default_factory=list)  # empty without order lines
+    order_examples: list[dict] = field(default_factory=list)
+    behaviour_quantiles: list[dict] = field(default_factory=list)  # recency, frequency, monetary per segment
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> list[dict]:
     cursor = con.execute(sql, list(params))
     columns = [d[0] for d in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _order_tables(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[dict]]:
+    """The order-line quality tables; none in a warehouse built before order lines existed."""
+    try:
+        quality = _rows(con, "select section, item, rows, detail, display_order from marts.order_quality_summary")
+        examples = _rows(
+            con,
+            "select quarantine_reason, source_value, rows from marts.order_quarantine_examples"
+            " order by quarantine_reason, example_rank",
+        )
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return [], []
+    return quality, examples
 
 
 def read_warehouse(warehouse: Path) -> WarehouseData:
@@ -114,6 +131,11 @@ def _read(con: duckdb.DuckDBPyConnection) -> WarehouseData:
         raise ReportError(
             f"a warehouse table has other columns than the report reads ({first_line}); rebuild it (make all)"
         ) from None
+    data.order_quality, data.order_examples = _order_tables(con)
+    if data.order_quality:
+        from segmentation.report.behaviour import read_quantiles
+
+        data.behaviour_quantiles = read_quantiles(con)
     if not data.profiles:
         raise ReportError("marts.segment_profiles is empty: run dbt after the segmentation step (make profiles)")
     if not data.catalog:

@@ -1,0 +1,35 @@
+{#- Order lines (the `orders:` section of the declaration, docs/declaration.md): the roles
+    a file's columns play, and what differs between engines. -#}
+
+{#- The declared order-line roles ({key: {column, formats}}); empty without order lines. -#}
+{% macro order_roles() -%}
+    {{ return(declaration().orders or {}) }}
+{%- endmacro %}
+
+{#- The roles a line may carry, in order; a role not declared reads as NULL. -#}
+{% macro order_role_keys() -%}
+    {{ return(['customer', 'order', 'date', 'amount', 'quantity', 'price', 'category', 'channel', 'country', 'product']) }}
+{%- endmacro %}
+
+{#- An id written as a number by a spreadsheet ("17850.0") is the same id as "17850". -#}
+{% macro clean_id(expression) -%}
+    {{ return(adapter.dispatch('clean_id')(expression)) }}
+{%- endmacro %}
+
+{% macro default__clean_id(expression) -%}
+    regexp_replace({{ expression }}, '\\.0+$', '')
+{%- endmacro %}
+
+{% macro duckdb__clean_id(expression) -%}
+    regexp_replace({{ expression }}, '\.0+$', '')
+{%- endmacro %}
+
+{#- The reference date: declared (or AS_OF=), else the latest order date not in the future. -#}
+{% macro orders_reference_date(date_column) -%}
+    {%- set orders = order_roles() -%}
+    {%- if orders.as_of -%}
+        max(cast({{ sql_string(orders.as_of) }} as date))
+    {%- else -%}
+        max(case when {{ date_column }} <= current_date then {{ date_column }} end)
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,136 @@
+{#- One row per customer of either table: the attributes (int_customers_imputed) and the
+    behaviour from the order lines (customer_orders), joined on customer_id. A customer of
+    one table only gets the other side filled in: attributes as their declaration imputes
+    them (median, most frequent value, constant, fallback), behaviour with the value of
+    "no order" (0 orders, 0 spent…; recency: the longest seen). `has_attributes` and
+    `has_orders` say which side is real. Without order lines it is int_customers_imputed. -#}
+{#- A view, not a table like the other intermediate models: it is a join read by
+    customer_features, so the mart's contract checks what the imputation wrote. -#}
+{{ config(materialized='view') }}
+{%- set attributes = attribute_columns() -%}
+{%- set behaviour = declaration().behaviour or [] -%}
+
+with
+
+customers as (
+
+    select * from {{ ref('int_customers_imputed') }}
+
+),
+
+behaviour as (
+
+    select * from {{ ref('customer_orders') }}
+
+),
+
+{%- if behaviour %}
+
+attribute_medians as (
+
+    select
+        {%- for column in attributes if column.impute == 'median' %}
+        {{ median_of(column.name) }} as {{ column.name }},
+        {%- endfor %}
+        count(*) as customers
+
+    from customers
+
+),
+
+{%- for column in attributes if column.impute == 'most_frequent' %}
+
+{{ column.name }}_mode as (
+
+    select {{ column.name }} as value
+    from customers
+    where {{ column.name }} is not null
+    group by {{ column.name }}
+    order by count(*) desc, {{ column.name }}
+    limit 1
+
+),
+{%- endfor %}
+
+behaviour_maxima as (
+
+    select
+        {%- for column in behaviour if column.when_no_orders == 'max' %}
+        max({{ column.name }}) as {{ column.name }},
+        {%- endfor %}
+        {%- for column in behaviour if column.when_no_orders == 'median' %}
+        {{ median_of(column.name) }} as {{ column.name }},
+        {%- endfor %}
+        count(*) as customers
+
+    from behaviour
+
+),
+
+joined as (
+
+    select
+        coalesce(customers.customer_id, behaviour.customer_id) as customer_id,
+        {%- for column in attributes %}
+        {%- if column.impute == 'median' %}
+        cast(coalesce(customers.{{ column.name }}, attribute_medians.{{ column.name }}, {{ sql_constant(column.fallback, column) }})
+            as {{ column_type(column) }}) as {{ column.name }},
+        {%- elif column.impute == 'most_frequent' %}
+        coalesce(customers.{{ column.name }}, (select value from {{ column.name }}_mode), {{ sql_constant(column.fallback, column) }})
+            as {{ column.name }},
+        {%- elif column.impute == 'constant' %}
+        coalesce(customers.{{ column.name }}, {{ sql_constant(column.impute_value, column) }}) as {{ column.name }},
+        {%- else %}
+        customers.{{ column.name }},
+        {%- endif %}
+        {%- endfor %}
+        {%- for column in behaviour %}
+        {%- if column.when_no_orders in ('max', 'median') %}
+        cast(coalesce(behaviour.{{ column.name }}, behaviour_maxima.{{ column.name }}, 0) as {{ column_type(column) }})
+            as {{ column.name }},
+        {%- else %}
+        coalesce(behaviour.{{ column.name }}, {{ sql_constant(column.when_no_orders, column) }}) as {{ column.name }},
+        {%- endif %}
+        {%- endfor %}
+        cast(coalesce(customers.records_merged, 0) as bigint) as records_merged,
+        customers.customer_id is not null as has_attributes,
+        behaviour.customer_id is not null as has_orders
+
+    from customers
+    full outer join behaviour
+        on customers.customer_id = behaviour.customer_id
+    cross join attribute_medians
+    cross join behaviour_maxima
+
+),
+
+final as (
+
+    select
+        *
+        {%- for column in attributes if column.ordered %},
+        case {{ column.name }}
+            {%- for level in column.levels %}
+            when {{ sql_string(level.value) }} then {{ loop.index0 }}
+            {%- endfor %}
+        end as {{ column.name }}_level
+        {%- endfor %}
+
+    from joined
+
+)
+{%- else %}
+
+final as (
+
+    select
+        *,
+        true as has_attributes,
+        false as has_orders
+
+    from customers
+
+)
+{%- endif %}
+
+select * from final
