@@ -117,7 +117,7 @@ quality: mart ## stop if more than MAX_QUARANTINE_SHARE of the rows were quarant
 	$(call step,Checking the share of quarantined rows (at most $(MAX_QUARANTINE_SHARE)))
 	$(SEGMENTATION) check-quality
 
-segment: quality ## cluster the mart (k by the elbow method, or K=) and write segments back
+segment: quality ## cluster the mart (mixture model, k by BIC; K-Means alongside; K= forces k) and write segments back
 	$(call step,Clustering customers)
 	$(SEGMENTATION) segment
 

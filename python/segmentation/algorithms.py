@@ -1,6 +1,8 @@
 """The clustering algorithms on offer, behind one small interface.
 
-Every model here predicts on the *encoded* matrix (the output of the features
+``mixture`` (the default: a latent class model, module ``mixture``) works on its own
+preparation of the columns, not on the encoded matrix; the pipeline fits it itself.
+Every other model here predicts on the *encoded* matrix (the output of the features
 module) and exposes ``predict`` and ``transform`` (distances to each centre), so
 that assignment, scoring of new customers and matching across runs do not care
 which algorithm was used.
@@ -30,7 +32,7 @@ from .selection import sample_rows
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS = ("kmeans", "minibatch", "kprototypes")
+ALGORITHMS = ("mixture", "kmeans", "minibatch", "kprototypes")  # mixture: see mixture.py (not matrix-based)
 KPROTOTYPES_MAX_FIT = 5_000
 MINIBATCH_SIZE = 8_192
 

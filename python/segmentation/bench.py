@@ -13,7 +13,9 @@ and at 10 thousand also over a few other draws of the generator (``--draws``), s
 one draw of that size is noisy. At 10 thousand rows `make all` itself is timed too, on
 the default data: that is the command its budget is about. A last table sets the
 clustering step's peak memory against its feature matrix, the one part that must grow
-with the rows.
+with the rows. Last, the yardstick: for every algorithm and encoding on offer, the agreement with
+the planted personas (persona customers only, and with the noise customers) beside the best
+achievable, the generator's Bayes oracle, over several draws at 10 thousand and at 1 million.
 """
 
 from __future__ import annotations
@@ -316,7 +318,12 @@ def memory_lines(results: list[SizeResult]) -> list[str]:
     return lines
 
 
-def render(results: list[SizeResult], seed_seconds: float | None, draws: list[float] | None = None) -> str:
+def render(
+    results: list[SizeResult],
+    seed_seconds: float | None,
+    draws: list[float] | None = None,
+    yardstick: list | None = None,
+) -> str:
     """The markdown table printed and written to reports/output/bench.md."""
     sizes = [r.rows for r in results]
     step_names = [s.name for s in results[-1].steps if s.name != "generate"]
@@ -373,6 +380,10 @@ def render(results: list[SizeResult], seed_seconds: float | None, draws: list[fl
         budget_cells.append(f"{budget}: {'met' if ok else '**missed**'}")
     lines.append("| budget | " + " | ".join(budget_cells) + " |")
     lines += ["", *quality_lines(results, draws or []), "", *memory_lines(results)]
+    if yardstick:
+        from .yardstick import yardstick_lines
+
+        lines += ["", *yardstick_lines(yardstick)]
     if seed_seconds is not None:
         ours = next((r.total for r in results if r.rows == SEED_METHOD_SIZE), None)
         lines += [
@@ -398,6 +409,17 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_DRAWS,
         help=f"other generator draws at {DRAW_SIZE:,} rows, for the spread of the ARI there (default {DEFAULT_DRAWS})",
     )
+    parser.add_argument(
+        "--yardstick-draws",
+        type=int,
+        default=3,
+        help=f"generator draws at {DRAW_SIZE:,} rows for the yardstick (default 3; 0 to skip it)",
+    )
+    parser.add_argument(
+        "--yardstick-only",
+        action="store_true",
+        help=f"only the yardstick table (at {DRAW_SIZE:,} rows, and 1,000,000 if in --sizes): a quick run",
+    )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "reports" / "output" / "bench.md"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -405,6 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_largest and len(sizes) > 1:
         sizes = sizes[:-1]
     env = dict(os.environ)
+    from .yardstick import YARDSTICK_LARGE, yardstick_draw, yardstick_lines
+
+    yardstick = []
+    for seed in range(1, args.yardstick_draws + 1):
+        yardstick += yardstick_draw(DRAW_SIZE, seed, PROJECT_ROOT, env)
+    if args.yardstick_draws and YARDSTICK_LARGE in sizes:
+        yardstick += yardstick_draw(YARDSTICK_LARGE, 1, PROJECT_ROOT, env)
+    if args.yardstick_only:
+        table = "\n".join(yardstick_lines(yardstick)) + "\n"
+        print(table)
+        return 0
     results = [bench_size(rows, PROJECT_ROOT, env) for rows in sizes]
     draws = (
         [bench_size(DRAW_SIZE, PROJECT_ROOT, env, seed=seed).ari for seed in range(1, args.draws + 1)]
@@ -415,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_seed_method and SEED_METHOD_SIZE in sizes:
         log.info("seed notebook method on %s customers", f"{SEED_METHOD_SIZE:,}")
         seed_seconds = seed_method(PROJECT_ROOT / "data" / "bench" / f"customers_{SEED_METHOD_SIZE}.parquet")
-    table = render(results, seed_seconds, draws)
+    table = render(results, seed_seconds, draws, yardstick)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(table, encoding="utf-8")

@@ -31,6 +31,8 @@ class Segmentation:
     sizes: np.ndarray  # customers per cluster label
     status: dict[int, str] = field(default_factory=dict)  # segment id → kept | new
     vanished: list[int] = field(default_factory=list)  # previous segment ids with no match
+    # probability that each customer belongs to its segment (a mixture model's posterior; 1 for K-Means)
+    probabilities: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -47,6 +49,17 @@ def assign(model, matrix: np.ndarray, chunk_rows: int = ASSIGN_CHUNK_ROWS) -> tu
         labels[start : start + chunk_rows] = nearest
         distances[start : start + chunk_rows] = block[np.arange(block.shape[0]), nearest]
     return labels, distances
+
+
+def distances_to(matrix: np.ndarray, centres: np.ndarray, labels: np.ndarray, chunk_rows: int = ASSIGN_CHUNK_ROWS):
+    """Euclidean distance of each row to the centre of its label, in chunks (float32)."""
+    distances = np.empty(matrix.shape[0], dtype=np.float32)
+    for start in range(0, matrix.shape[0], chunk_rows):
+        block = matrix[start : start + chunk_rows].astype(np.float64)
+        distances[start : start + chunk_rows] = np.linalg.norm(
+            block - centres[labels[start : start + chunk_rows]], axis=1
+        )
+    return distances
 
 
 def cluster_means(matrix: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -121,11 +134,46 @@ def fit_segments(
     """Fit the model, assign every customer, and name segments consistently with the previous run."""
     model = fit_model(algorithm, matrix, k, random_state, feature_names or [], categorical, fit_sample)
     labels, distances = assign(model, matrix)
-    sizes = np.bincount(labels, minlength=k)
+    log.info("fitted %s with k=%d", algorithm, k)
+    return name_segments(model, matrix, labels, k, distances, previous_centres, next_id)
+
+
+def segments_from_probabilities(
+    model,
+    matrix: np.ndarray,
+    probabilities: np.ndarray,
+    previous_centres: dict[int, np.ndarray] | None = None,
+    next_id: int | None = None,
+) -> Segmentation:
+    """Segments from a mixture model's membership probabilities (most probable class).
+
+    Centres and distances are taken in the encoded feature space, like K-Means', so that
+    segments are matched across runs and profiled the same way whichever model found them.
+    """
+    k = probabilities.shape[1]
+    labels = probabilities.argmax(axis=1).astype(np.int32)
     centres = cluster_means(matrix, labels, k)
+    distances = distances_to(matrix, centres, labels)
+    chosen = probabilities[np.arange(len(labels)), labels].astype(np.float32)
+    return name_segments(model, matrix, labels, k, distances, previous_centres, next_id, chosen, centres)
+
+
+def name_segments(
+    model,
+    matrix: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    distances: np.ndarray,
+    previous_centres: dict[int, np.ndarray] | None,
+    next_id: int | None,
+    probabilities: np.ndarray | None = None,
+    centres: np.ndarray | None = None,
+) -> Segmentation:
+    """Sizes, centres and segment ids (matched to the previous run's) for cluster labels."""
+    sizes = np.bincount(labels, minlength=k)
+    centres = cluster_means(matrix, labels, k) if centres is None else centres
     max_shift = float(np.mean(distances)) if len(distances) else 0.0
     segment_ids, status, vanished = match_segments(centres, sizes, previous_centres, max_shift, next_id)
-    log.info("fitted %s with k=%d", algorithm, k)
     if vanished:
         log.warning("segments of the previous run with no match in this run: %s", ", ".join(map(str, vanished)))
     return Segmentation(
@@ -137,4 +185,5 @@ def fit_segments(
         sizes=sizes,
         status=status,
         vanished=vanished,
+        probabilities=probabilities,
     )

@@ -43,7 +43,7 @@ def _to_frame(table: pa.Table, contract: FeatureContract) -> pd.DataFrame:
     """A pandas view of the feature columns with plain NumPy dtypes sklearn expects."""
     data: dict[str, np.ndarray] = {}
     for column in contract.numeric + contract.ordinal:
-        data[column] = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+        data[column] = numeric_values(table.column(column), column, contract)
     for column in contract.categorical:
         data[column] = np.asarray(table.column(column).to_numpy(zero_copy_only=False), dtype=object)
     return pd.DataFrame(data)
@@ -120,7 +120,7 @@ def transform(preprocessor: ColumnTransformer, table: pa.Table, contract: Featur
                 target = columns.start + position
                 mean, scale = fitted.mean_[position], fitted.scale_[position]
                 for start, chunk in zip(range(0, table.num_rows, CHUNK_ROWS), iter_chunks(table), strict=False):
-                    values = chunk.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+                    values = numeric_values(chunk.column(column), column, contract)
                     matrix[start : start + chunk.num_rows, target] = (values - mean) / scale * weight
             continue
         (column,) = fitted.feature_names_in_
@@ -139,20 +139,17 @@ def transform(preprocessor: ColumnTransformer, table: pa.Table, contract: Featur
     return matrix
 
 
-def log_skewed(table: pa.Table, contract: FeatureContract) -> pa.Table:
-    """Skewed features (declared `skewed: true`) on a log scale: sign(x)·log(1 + |x|).
+def numeric_values(values: pa.ChunkedArray | pa.Array, column: str, contract: FeatureContract) -> np.ndarray:
+    """A numeric feature as float64, on a log scale when declared skewed: sign(x)·log(1 + |x|).
 
     Amounts and counts have a few very large values; on their own scale K-Means would
-    spend its segments on "one whale versus everyone". Applied before any fitting, so
-    scaling, centres and scoring all see the same transformed values.
+    spend its segments on "one whale versus everyone". Fitting, encoding, centres and
+    scoring all go through here, so they see the same transformed values.
     """
-    for column in contract.skewed:
-        if column not in table.column_names:
-            continue
-        values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
-        logged = np.sign(values) * np.log1p(np.abs(values))
-        table = table.set_column(table.column_names.index(column), column, pa.array(logged, type=pa.float64()))
-    return table
+    array = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    if column in contract.skewed:
+        return np.sign(array) * np.log1p(np.abs(array))
+    return array
 
 
 def check_features(table: pa.Table, contract: FeatureContract) -> None:

@@ -12,8 +12,9 @@ real export has, because the pipeline will later be run on real ones:
   planted in, for tests and for judging the clustering);
 * missing values in most columns at the rates real exports show;
 * repeated exports of the same customer (about a fifth of IDs appear twice,
-  the later record older and a little changed, never an exact copy, both at
-  random positions in the file, no timestamp to tell them apart);
+  ages apart by -14 to +13 years as in the real export, a little changed, never
+  an exact copy, both at random positions in the file, nothing to tell which
+  record is the more recent);
 * a handful of bad values: stray whitespace, case variants, impossible ages,
   negative experience and unknown category codes.
 
@@ -37,8 +38,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from scipy.stats import norm
 
-__all__ = ["COLUMNS", "PLANTED_SEGMENTS", "generate", "generate_customers", "write_customers"]
+__all__ = ["COLUMNS", "PLANTED_SEGMENTS", "bayes_oracle", "generate", "generate_customers", "write_customers"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +96,10 @@ NEGATIVE_EXPERIENCE: tuple[int, ...] = (-1, -5)
 
 MIN_AGE = 18
 MAX_AGE = 95
-MAX_YEARS_BETWEEN_EXPORTS = 6
-# Base ages stop early enough that the later export of a customer is still <= MAX_AGE.
-MAX_BASE_AGE = MAX_AGE - MAX_YEARS_BETWEEN_EXPORTS
+# A repeated ID's two records differ in age by -14 to +13 years (never 0), in both directions, as
+# in the real export: the file cannot tell which record is the more recent one.
+REPEAT_AGE_GAP = (-14, 13)
+MAX_BASE_AGE = 89
 MAX_FAMILY_SIZE = 9
 MAX_EXPERIENCE = 14
 MIN_WORKING_AGE = 16  # experience never exceeds age - 16 (before corruption)
@@ -182,10 +185,18 @@ class Persona:
     experience: tuple[float, ...]
 
 
+# Calibrated to the real export behind the seed (10,695 rows, 8,363 IDs): professions artists
+# 32.7 %, healthcare 16.5 %, entertainment 11.8 %, engineers 8.6 %, doctors 8.5 %, lawyers 7.8 %,
+# executives 7.3 %, marketing 3.7 %, homemakers 3.0 %; spending low 60.5 %, average 24 %, high
+# 15 %; every average or high spender married; lawyers 75 years on average, healthcare workers 27.
+# The personas' shares and shapes are solved so that their mixture gives those marginals (the
+# test checks them): homemakers being 3 % of all customers, the homemaker persona is the mid-life,
+# mostly female, long-serving, married household of the seed's description, of varied professions.
+# Spending is drawn among the married; the never-married spend Low (``_draw_customers``).
 PERSONAS: tuple[Persona, ...] = (
     Persona(
         name="core_professionals",
-        share=0.35,
+        share=0.42,
         age_mean=47,
         age_sd=9,
         age_low=MIN_AGE,
@@ -195,26 +206,25 @@ PERSONAS: tuple[Persona, ...] = (
         p_graduated=0.75,
         professions=_pmf(
             {
-                "Artist": 0.25,
-                "Engineer": 0.15,
-                "Executive": 0.15,
-                "Entertainment": 0.15,
-                "Doctor": 0.10,
-                "Marketing": 0.07,
-                "Healthcare": 0.05,
-                "Lawyer": 0.04,
-                "Homemaker": 0.04,
+                "Artist": 0.441,
+                "Entertainment": 0.140,
+                "Engineer": 0.151,
+                "Doctor": 0.118,
+                "Executive": 0.098,
+                "Marketing": 0.035,
+                "Lawyer": 0.010,
+                "Homemaker": 0.003,
             },
             PROFESSIONS,
         ),
-        spending=_pmf({"Low": 0.25, "Average": 0.60, "High": 0.15}, SPENDING_SCORES),
+        spending=_pmf({"Low": 0.30, "Average": 0.48, "High": 0.22}, SPENDING_SCORES),
         family_sizes=_sizes({1: 0.05, 2: 0.30, 3: 0.30, 4: 0.25, 5: 0.07, 6: 0.03}),
         experience=_poisson(3.0),
     ),
     Persona(
         name="young_healthcare_singles",
-        share=0.25,
-        age_mean=27,
+        share=0.22,
+        age_mean=26,
         age_sd=5,
         age_low=MIN_AGE,
         age_high=MAX_BASE_AGE,
@@ -222,34 +232,48 @@ PERSONAS: tuple[Persona, ...] = (
         p_married=0.10,
         p_graduated=0.40,
         professions=_pmf(
-            {"Healthcare": 0.65, "Doctor": 0.10, "Marketing": 0.08, "Artist": 0.09, "Entertainment": 0.08},
+            {
+                "Healthcare": 0.72,
+                "Artist": 0.08,
+                "Entertainment": 0.08,
+                "Doctor": 0.06,
+                "Marketing": 0.04,
+                "Engineer": 0.02,
+            },
             PROFESSIONS,
         ),
-        spending=_pmf({"Low": 0.85, "Average": 0.10, "High": 0.05}, SPENDING_SCORES),
+        spending=_pmf({"Low": 0.50, "Average": 0.40, "High": 0.10}, SPENDING_SCORES),
         family_sizes=_sizes({2: 0.02, 3: 0.05, 4: 0.30, 5: 0.33, 6: 0.20, 7: 0.06, 8: 0.03, 9: 0.01}),
         experience=(0.45, 0.30, 0.15, 0.10) + (0.0,) * (MAX_EXPERIENCE - 3),
     ),
     Persona(
         name="senior_lawyers",
-        share=0.15,
-        age_mean=76,
-        age_sd=7,
+        share=0.10,
+        age_mean=80,
+        age_sd=6,
         age_low=MIN_AGE,
         age_high=MAX_BASE_AGE,
         p_male=0.55,
-        p_married=0.90,
+        p_married=0.95,
         p_graduated=0.65,
         professions=_pmf(
-            {"Lawyer": 0.85, "Executive": 0.05, "Artist": 0.04, "Doctor": 0.03, "Entertainment": 0.03},
+            {
+                "Lawyer": 0.66,
+                "Executive": 0.15,
+                "Artist": 0.08,
+                "Doctor": 0.04,
+                "Entertainment": 0.04,
+                "Engineer": 0.03,
+            },
             PROFESSIONS,
         ),
-        spending=_pmf({"Low": 0.15, "Average": 0.30, "High": 0.55}, SPENDING_SCORES),
+        spending=_pmf({"Low": 0.10, "Average": 0.35, "High": 0.55}, SPENDING_SCORES),
         family_sizes=_sizes({1: 0.45, 2: 0.40, 3: 0.10, 4: 0.05}),
         experience=_poisson(1.0),
     ),
     Persona(
         name="homemakers",
-        share=0.15,
+        share=0.16,
         age_mean=38,
         age_sd=8,
         age_low=MIN_AGE,
@@ -258,15 +282,24 @@ PERSONAS: tuple[Persona, ...] = (
         p_married=0.85,
         p_graduated=0.50,
         professions=_pmf(
-            {"Homemaker": 0.80, "Artist": 0.06, "Healthcare": 0.05, "Marketing": 0.05, "Entertainment": 0.04},
+            {
+                "Artist": 0.46,
+                "Homemaker": 0.16,
+                "Entertainment": 0.16,
+                "Marketing": 0.06,
+                "Doctor": 0.06,
+                "Executive": 0.06,
+                "Engineer": 0.04,
+            },
             PROFESSIONS,
         ),
-        spending=_pmf({"Low": 0.60, "Average": 0.30, "High": 0.10}, SPENDING_SCORES),
+        spending=_pmf({"Low": 0.70, "Average": 0.22, "High": 0.08}, SPENDING_SCORES),
         family_sizes=_sizes({1: 0.02, 2: 0.10, 3: 0.40, 4: 0.35, 5: 0.10, 6: 0.03}),
         experience=_poisson(7.0),
     ),
     Persona(
-        # Broad background customers, drawn roughly from the original export's marginals.
+        # Broad background customers, drawn from the real export's marginals (healthcare workers,
+        # young in the real file, mostly belong to their persona: the rest counts as artists).
         name="noise",
         share=0.10,
         age_mean=0,
@@ -278,19 +311,19 @@ PERSONAS: tuple[Persona, ...] = (
         p_graduated=0.60,
         professions=_pmf(
             {
-                "Artist": 0.31,
-                "Healthcare": 0.16,
-                "Entertainment": 0.12,
-                "Engineer": 0.09,
+                "Artist": 0.452,
+                "Healthcare": 0.040,
+                "Entertainment": 0.118,
+                "Engineer": 0.086,
                 "Doctor": 0.085,
-                "Lawyer": 0.077,
-                "Executive": 0.074,
-                "Marketing": 0.036,
+                "Lawyer": 0.078,
+                "Executive": 0.073,
+                "Marketing": 0.037,
                 "Homemaker": 0.03,
             },
             PROFESSIONS,
         ),
-        spending=_pmf({"Low": 0.60, "Average": 0.25, "High": 0.15}, SPENDING_SCORES),
+        spending=_pmf({"Low": 0.30, "Average": 0.45, "High": 0.25}, SPENDING_SCORES),
         family_sizes=_sizes({1: 0.18, 2: 0.30, 3: 0.18, 4: 0.17, 5: 0.08, 6: 0.05, 7: 0.02, 8: 0.01, 9: 0.01}),
         experience=_geometric(2.6),
     ),
@@ -393,30 +426,42 @@ def _draw_customers(rng: np.random.Generator, segment: np.ndarray) -> _Columns:
     experience = _categorical(rng, _persona_matrix("experience"), segment, n)
     # Nobody has worked longer than they have been of working age.
     experience = np.minimum(experience, np.maximum(age - MIN_WORKING_AGE, 0)).astype(np.int16)
+    married = (rng.random(n) >= _persona_vector("p_married")[segment]).astype(np.int16)  # 0 = Yes
+    # as in the real export, only the married spend more than Low
+    spending = _categorical(rng, _persona_matrix("spending"), segment, n)
+    spending[married != YES_NO.index("Yes")] = SPENDING_SCORES.index("Low")
     return _Columns(
         gender=(rng.random(n) >= _persona_vector("p_male")[segment]).astype(np.int16),  # 0 = Male
-        married=(rng.random(n) >= _persona_vector("p_married")[segment]).astype(np.int16),  # 0 = Yes
+        married=married,
         age=age,
         graduated=(rng.random(n) >= _persona_vector("p_graduated")[segment]).astype(np.int16),  # 0 = Yes
         profession=_categorical(rng, _persona_matrix("professions"), segment, n),
         experience=experience,
-        spending=_categorical(rng, _persona_matrix("spending"), segment, n),
+        spending=spending,
         family=(_categorical(rng, _persona_matrix("family_sizes"), segment, n) + 1).astype(np.int16),
         var_1=_categorical(rng, np.array(VAR_1_PROBS), None, n),
     )
 
 
 def _later_exports(rng: np.random.Generator, earlier: _Columns) -> _Columns:
-    """The repeated export of each customer in ``earlier``: some years later, a little changed.
+    """The repeated export of each customer in ``earlier``: a little changed, and not in a knowable order.
 
-    Age and experience grow by the same 1-6 years; some customers married in
-    between, some households grew or shrank by one, some moved a spending level.
+    The age differs by REPEAT_AGE_GAP years, up or down (a gap that would leave the age range
+    goes the other way), experience by as much where it can; some customers married in
+    between, some households grew or shrank by one, some moved a spending level (only the
+    married spend above Low, as in every record).
     """
     n = len(earlier.age)
-    years = rng.integers(1, MAX_YEARS_BETWEEN_EXPORTS + 1, size=n).astype(np.int16)
+    low, high = REPEAT_AGE_GAP
+    years = rng.integers(low, high, size=n).astype(np.int16)  # low..high-1, then 0 → high
+    years[years == 0] = high
+    age = earlier.age + years
+    outside = (age < MIN_AGE) | (age > MAX_AGE)
+    age[outside] = earlier.age[outside] - years[outside]
+    years = (age - earlier.age).astype(np.int16)
 
     yes, no = YES_NO.index("Yes"), YES_NO.index("No")
-    married_since = (earlier.married == no) & (rng.random(n) < 0.30)
+    married = np.where((earlier.married == no) & (rng.random(n) < 0.30), yes, earlier.married).astype(np.int16)
 
     family_change = rng.random(n) < 0.15
     family_step = np.where(rng.random(n) < 0.5, -1, 1)
@@ -427,14 +472,17 @@ def _later_exports(rng: np.random.Generator, earlier: _Columns) -> _Columns:
     top = len(SPENDING_SCORES) - 1
     spending_step = np.where(rng.random(n) < 0.5, -1, 1)
     spending_step = np.where(earlier.spending == 0, 1, np.where(earlier.spending == top, -1, spending_step))
+    spending = (earlier.spending + np.where(spending_change, spending_step, 0)).astype(np.int16)
+    spending[married != yes] = SPENDING_SCORES.index("Low")
 
+    experience = np.clip(earlier.experience + years, 0, np.maximum(age - MIN_WORKING_AGE, 0))
     return dataclasses.replace(
         earlier,
-        age=(earlier.age + years).astype(np.int16),
-        experience=(earlier.experience + years).astype(np.int16),
-        married=np.where(married_since, yes, earlier.married).astype(np.int16),
+        age=age.astype(np.int16),
+        experience=experience.astype(np.int16),
+        married=married,
         family=(earlier.family + np.where(family_change, family_step, 0)).astype(np.int16),
-        spending=(earlier.spending + np.where(spending_change, spending_step, 0)).astype(np.int16),
+        spending=spending,
     )
 
 
@@ -533,12 +581,12 @@ def generate_customers(rows: int = 10_000, seed: int = 42) -> tuple[pa.Table, pa
     customer_row = np.flatnonzero(~is_later)  # the row of each customer's first record
 
     missing = {column: rng.random(rows, dtype=np.float32) < rate for column, rate in MISSING_RATES.items()}
-    # A pair must never be an exact copy: their ages always differ (by 1-6 years),
+    # A pair must never be an exact copy: their ages always differ (REPEAT_AGE_GAP),
     # so a later record loses its age only when the earlier one still has it.
     missing["Age"][is_later] &= ~missing["Age"][customer_row[repeated]]
 
     # Bad values. Numeric corruption goes on first records only, so the pair relation
-    # (later = older by 1-6 years with as much more experience) holds wherever both values are sane.
+    # (ages apart by a known gap, experience moved with it) holds wherever both values are sane.
     index = customer_row[_pick(rng, unique, _bad_count(rows, IMPOSSIBLE_AGE_RATE))]
     records.age[index] = rng.choice(np.array(IMPOSSIBLE_AGES, dtype=np.int16), size=len(index))
     missing["Age"][index] = False
@@ -582,6 +630,122 @@ def generate_customers(rows: int = 10_000, seed: int = 42) -> tuple[pa.Table, pa
         }
     )
     return export, truth
+
+
+# The cleaned feature table's columns (the default declaration's mart) the oracle reads.
+ORACLE_COLUMNS: dict[str, str] = {
+    "age": "age",
+    "gender": "gender",
+    "married": "is_married",
+    "graduated": "has_degree",
+    "profession": "profession",
+    "experience": "work_experience",
+    "spending": "spending_level",
+    "family": "family_size",
+    "merged": "records_merged",  # optional: records merged into the customer by deduplication
+}
+_IMPOSSIBLE = 1e-9  # probability of a value a persona cannot produce (cleaning may still show it)
+
+
+def _kept_age_shifts() -> dict[int, float]:
+    """Years between a repeated customer's first record and the record deduplication keeps (the older).
+
+    The repeat's gap is uniform on REPEAT_AGE_GAP (0 redrawn as its top); the cleaning keeps the
+    older record, so a negative gap keeps the first record (shift 0).
+    """
+    low, high = REPEAT_AGE_GAP
+    gaps = [high if gap == 0 else gap for gap in range(low, high)]
+    shifts: dict[int, float] = {}
+    for gap in gaps:
+        shifts[max(gap, 0)] = shifts.get(max(gap, 0), 0.0) + 1 / len(gaps)
+    return shifts
+
+
+def persona_log_likelihoods(features: pa.Table, columns: dict[str, str] | None = None) -> np.ndarray:
+    """log P(persona) + log P(customer's cleaned values | persona) from the planted parameters: (n, personas).
+
+    The values are those of the cleaned table the pipeline reads, so the oracle sees what any
+    method sees; only the parameters are privileged, and the generator's knowledge of how the
+    cleaning changed them: a merged customer's age and experience moved by the kept record's
+    shift (``_kept_age_shifts``), and missing values imputed by the column's median or mode.
+    """
+    names = {**ORACLE_COLUMNS, **(columns or {})}
+
+    def values(key: str) -> np.ndarray:
+        return np.asarray(features.column(names[key]).to_numpy(zero_copy_only=False))
+
+    def log_of(probabilities: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(probabilities, _IMPOSSIBLE))
+
+    def pick(table: tuple[float, ...], index: np.ndarray) -> np.ndarray:
+        padded = np.append(np.asarray(table), 0.0)  # out-of-range indices land on the 0 at the end
+        return padded[np.where((index >= 0) & (index < len(table)), index, len(table))]
+
+    def imputed(probability: np.ndarray, observed: np.ndarray, column: str) -> np.ndarray:
+        """A missing value (rate of the raw column) became the column's most common value."""
+        kinds, counts = np.unique(observed, return_counts=True)
+        rate = MISSING_RATES[column]
+        return (1 - rate) * probability + rate * (observed == kinds[counts.argmax()])
+
+    age = values("age").astype(np.float64)
+    male = values("gender") == "Male"
+    married = values("married").astype(bool)
+    graduated = values("graduated").astype(bool)
+    profession = np.array([PROFESSIONS.index(v) if v in PROFESSIONS else -1 for v in values("profession")])
+    experience = values("experience").astype(np.int64)
+    spending = values("spending").astype(np.int64)
+    family = values("family").astype(np.int64)
+    merged = (
+        values("merged").astype(np.int64) > 1 if names["merged"] in features.column_names else np.zeros(len(age), bool)
+    )
+    shifts = _kept_age_shifts()
+    out = np.empty((features.num_rows, len(PERSONAS)))
+    for k, persona in enumerate(PERSONAS):
+
+        def age_probability(ages: np.ndarray, persona: Persona = persona) -> np.ndarray:
+            if persona.age_sd is None:
+                inside = (ages >= persona.age_low) & (ages <= persona.age_high)
+                return np.where(inside, 1.0 / (persona.age_high - persona.age_low + 1), 0.0)
+            mean, sd = persona.age_mean, persona.age_sd  # the rounded normal, cut at the persona's bounds
+            cut = norm.cdf(persona.age_high + 0.5, mean, sd) - norm.cdf(persona.age_low - 0.5, mean, sd)
+            inside = (ages >= persona.age_low) & (ages <= persona.age_high)
+            return np.where(inside, (norm.cdf(ages + 0.5, mean, sd) - norm.cdf(ages - 0.5, mean, sd)) / cut, 0.0)
+
+        # age and experience move together between a customer's records
+        age_and_experience = age_probability(age) * pick(persona.experience, experience)
+        if merged.any():
+            moved = sum(
+                weight * age_probability(age - shift) * pick(persona.experience, experience - shift)
+                for shift, weight in shifts.items()
+            )
+            age_and_experience = np.where(merged, moved, age_and_experience)
+        spending_probability = np.where(married, pick(persona.spending, spending), spending == 0)
+        out[:, k] = (
+            np.log(persona.share)
+            + log_of(imputed(age_and_experience, experience, "Work_Experience"))
+            + log_of(np.where(male, persona.p_male, 1 - persona.p_male))
+            + log_of(np.where(married, persona.p_married, 1 - persona.p_married))
+            + log_of(np.where(graduated, persona.p_graduated, 1 - persona.p_graduated))
+            + log_of(imputed(pick(persona.professions, profession), profession, "Profession"))
+            + log_of(spending_probability.astype(np.float64))
+            + log_of(imputed(pick(persona.family_sizes, family - 1), family, "Family_Size"))
+        )
+    return out
+
+
+def bayes_oracle(features: pa.Table, columns: dict[str, str] | None = None, noise: bool = True) -> pa.Array:
+    """The most probable planted persona of each customer, from the generator's own parameters.
+
+    No method can agree better on average with the planted labels: its agreement is the ceiling
+    against which `make bench` sets every algorithm. ``noise=False`` chooses among the four
+    personas only: the ceiling for the persona customers (a customer the oracle calls noise
+    would otherwise form a fifth group among them, which no four-segment answer pays for).
+    """
+    likelihoods = persona_log_likelihoods(features, columns)
+    if not noise:
+        likelihoods[:, PLANTED_SEGMENTS.index("noise")] = -np.inf
+    best = likelihoods.argmax(axis=1)
+    return pa.array(PLANTED_SEGMENTS, pa.string()).take(pa.array(best))
 
 
 def write_customers(table: pa.Table, path: Path) -> None:

@@ -10,15 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 
-import joblib
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,21 +23,27 @@ from sklearn.metrics import adjusted_rand_score
 
 from . import __version__
 from .algorithms import ALGORITHMS
-from .clustering import Segmentation, fit_segments
+from .clustering import fit_segments, segments_from_probabilities
 from .config import Settings
 from .contract import FeatureContract, load_contract
 from .errors import UserError
 from .features import (
     WEIGHTINGS,
-    centres_to_units,
     drop_constant_features,
     fit_preprocessor,
-    log_skewed,
     transform,
     units_to_encoded,
 )
+from .model_choice import fit_mixture, reason
+from .models_io import load_model, save_model  # noqa: F401 (load_model: also importable from here, as before)
 from .projection import project
-from .selection import SelectionResult, SelectionSettings, evaluate_encodings, sample_rows
+from .run_tables import build_tables
+from .selection import (
+    SelectionResult,
+    SelectionSettings,
+    evaluate_encodings,
+    sample_rows,
+)
 from .warehouse import RESULTS_SCHEMA, connect, previous_run, read_features, write_results
 
 log = logging.getLogger(__name__)
@@ -67,21 +70,6 @@ def make_run_id(started_at: datetime, ids: pa.Array, parameters: dict) -> str:
     digest.update(str(len(ids)).encode())
     digest.update(str(ids.slice(0, 1000).to_pylist()).encode())
     return f"{started_at:%Y%m%dT%H%M%S}-{digest.hexdigest()[:8]}"
-
-
-def save_model(path: Path, artefact: dict) -> None:
-    """Write the fitted preprocessing + model atomically (a killed run leaves no half file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    joblib.dump(artefact, temporary)
-    os.replace(temporary, path)
-
-
-def load_model(path: Path) -> dict:
-    """Reload a saved run: {'run_id', 'contract', 'preprocessor', 'model', 'segment_ids', …}."""
-    if not path.exists():
-        raise UserError(f"no saved model at {path}: run `make all` first.")
-    return joblib.load(path)
 
 
 def _source_file(con) -> str:
@@ -116,15 +104,24 @@ def _check_settings(settings: Settings, n_customers: int) -> None:
         raise UserError(f"unknown ALGO={settings.algorithm!r}: use one of {', '.join(ALGORITHMS)}.")
     if settings.weighting not in (*WEIGHTINGS, "auto"):
         raise UserError(f"unknown WEIGHTING={settings.weighting!r}: use auto, {', '.join(WEIGHTINGS)}.")
-    if n_customers < settings.k_min + 1:
-        raise UserError(
-            f"only {n_customers} usable customers: at least {settings.k_min + 1} are needed to form segments. "
-            "See marts.customer_quarantine for the rows set aside."
-        )
+    if settings.k_criterion not in ("icl", "bic"):
+        raise UserError(f"unknown K_CRITERION={settings.k_criterion!r}: use icl or bic.")
     if settings.k is not None and not 2 <= settings.k <= n_customers - 1:
         raise UserError(
             f"K={settings.k} cannot be used with {n_customers} usable customers: choose K between 2 and "
             f"{n_customers - 1}, or leave K unset to choose it on evidence."
+        )
+
+
+def _check_enough(settings: Settings, n_customers: int) -> None:
+    """Too little to segment: fewer than MIN_SEGMENT_CUSTOMERS per segment at the smallest k tried."""
+    smallest_k = settings.k if settings.k is not None else settings.k_min
+    needed = settings.min_segment_customers * max(smallest_k, 2)
+    if n_customers < needed:
+        raise UserError(
+            f"only {n_customers} usable customers: too few to segment (at least {needed}, "
+            f"{settings.min_segment_customers} per segment for k={max(smallest_k, 2)}); the previous results are "
+            "kept. Load a larger file or lower MIN_SEGMENT_CUSTOMERS; see marts.customer_quarantine for rows set aside."
         )
 
 
@@ -167,8 +164,9 @@ def run_segmentation(settings: Settings) -> str:
     # otherwise keep what the read brought in (0.6 GB at ten million customers).
     n_customers = table.num_rows
     _check_settings(settings, n_customers)
-    table = log_skewed(table, contract)
-    contract, dropped = drop_constant_features(table, contract)
+    # a table with nothing to cluster on says so first; one of one or no customer is simply too small
+    contract, dropped = drop_constant_features(table, contract) if n_customers > 1 else (contract, [])
+    _check_enough(settings, n_customers)
 
     weightings = list(WEIGHTINGS) if settings.weighting == "auto" else [settings.weighting]
     selection_settings = SelectionSettings(
@@ -203,7 +201,7 @@ def run_segmentation(settings: Settings) -> str:
     selection = selections[weighting]
     feature_names = [str(name) for name in preprocessor.get_feature_names_out()]
     log.info(
-        "k = %d (%s; knee at %d; stability %.2f), categorical weighting: %s",
+        "K-Means: k = %d (%s; knee at %d; stability %.2f), categorical weighting: %s",
         selection.chosen,
         selection.rule,
         selection.knee,
@@ -212,21 +210,46 @@ def run_segmentation(settings: Settings) -> str:
     )
 
     previous_centres = {segment: units_to_encoded(preprocessor, units) for segment, units in previous_units.items()}
-    with stage(
-        f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers",
-        timings,
-        "fit_assign",
-    ):
-        segmentation = fit_segments(
-            matrix,
-            selection.chosen,
-            settings.random_state,
-            algorithm=settings.algorithm,
-            feature_names=feature_names,
-            categorical=contract.categorical,
-            previous_centres=previous_centres,
-            next_id=largest_id + 1,
-            fit_sample=settings.final_fit_sample,
+    mixture_run = None
+    if settings.algorithm == "mixture":
+        with stage(f"latent class model: choosing k among {settings.k_min}…{settings.k_max}", timings, "k_selection"):
+            mixture_run = fit_mixture(table, contract, matrix, selection.chosen, settings)
+        with stage(f"assigning {n_customers:,} customers by membership probability", timings, "fit_assign"):
+            segmentation = segments_from_probabilities(
+                mixture_run.model, matrix, mixture_run.probabilities, previous_centres, largest_id + 1
+            )
+        mixture_run.probabilities = None  # the chosen segment's probability is kept in the segmentation
+        chosen_k, rule = mixture_run.selection.chosen, mixture_run.selection.rule
+        chosen_stability = mixture_run.selection.measure("stability", chosen_k)
+    else:
+        with stage(
+            f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers",
+            timings,
+            "fit_assign",
+        ):
+            segmentation = fit_segments(
+                matrix,
+                selection.chosen,
+                settings.random_state,
+                algorithm=settings.algorithm,
+                feature_names=feature_names,
+                categorical=contract.categorical,
+                previous_centres=previous_centres,
+                next_id=largest_id + 1,
+                fit_sample=settings.final_fit_sample,
+            )
+        chosen_k, rule = selection.chosen, selection.rule
+        chosen_stability = selection.measure("stability", chosen_k)
+    algorithm_reason = reason(settings.algorithm, mixture_run.comparison if mixture_run else None)
+    probabilities = segmentation.probabilities
+    ambiguous = int(np.sum(probabilities < settings.ambiguous_probability)) if probabilities is not None else 0
+    log.info("model: %s", algorithm_reason)
+    if probabilities is not None:
+        log.info(
+            "%s customers (%.1f%%) are ambiguous (membership probability below %.2f)",
+            f"{ambiguous:,}",
+            100 * ambiguous / max(n_customers, 1),
+            settings.ambiguous_probability,
         )
 
     with stage("projecting to 2-D (PCA, t-SNE)", timings, "projection"):
@@ -237,7 +260,10 @@ def run_segmentation(settings: Settings) -> str:
 
     parameters = {
         "algorithm": settings.algorithm,
-        "k": selection.chosen,
+        "algorithm_reason": algorithm_reason,
+        "k": chosen_k,
+        "k_rule": rule,
+        "kmeans": {"k": selection.chosen, "rule": selection.rule, "knee": selection.knee},
         "k_range": [settings.k_min, settings.k_max],
         "random_state": settings.random_state,
         "categorical_weighting": weighting,
@@ -255,8 +281,23 @@ def run_segmentation(settings: Settings) -> str:
         },
         "features": feature_names,
         "dropped_features": dropped,
+        "min_segment_customers": settings.min_segment_customers,
+        "ambiguous_probability": settings.ambiguous_probability,
         "version": __version__,
     }
+    if mixture_run is not None:
+        chosen = mixture_run.selection
+        parameters["mixture"] = {
+            "criterion": chosen.criterion,
+            "rule": chosen.rule,
+            "min_segment_share": chosen.min_segment_share,
+            "selection_sample": chosen.fit_sample,
+            "stability_sample": chosen.stability_sample,
+            "fit_sample": int(mixture_run.model.n_rows_fitted_),
+            "gaussian_columns": list(mixture_run.preparation.gaussian_),
+            "categorical_columns": list(mixture_run.preparation.categorical_),
+            "compared_with_kmeans": mixture_run.comparison,
+        }
     ids = table.column(contract.id_column).combine_chunks().cast(pa.string())
     run_id = make_run_id(started_at, ids, parameters)
     model_path = settings.models_dir / f"{run_id}.joblib"
@@ -270,6 +311,10 @@ def run_segmentation(settings: Settings) -> str:
             "segment_ids": segmentation.segment_ids,
             "feature_names": feature_names,
             "algorithm": settings.algorithm,
+            # the mixture model scores from its own preparation of the columns; distances are to
+            # these encoded centres (per model label), as in the run
+            "mixture_preparation": mixture_run.preparation if mixture_run else None,
+            "centres": segmentation.centres,
         },
     )
     tables = build_tables(
@@ -278,6 +323,10 @@ def run_segmentation(settings: Settings) -> str:
         settings=settings,
         ids=ids,
         selection=selection,
+        chosen=(chosen_k, rule, chosen_stability),
+        mixture_selection=mixture_run.selection if mixture_run else None,
+        ambiguous=ambiguous,
+        algorithm_reason=algorithm_reason,
         segmentation=segmentation,
         preprocessor=preprocessor,
         feature_names=feature_names,
@@ -301,156 +350,5 @@ def run_segmentation(settings: Settings) -> str:
             f"update {RESULTS_SCHEMA}.segmentation_runs set stage_seconds = ? where run_id = ?",
             [json.dumps(timings, sort_keys=True), run_id],
         )
-    log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", selection.chosen)
+    log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", chosen_k)
     return run_id
-
-
-def build_tables(
-    *,
-    run_id: str,
-    started_at: datetime,
-    settings: Settings,
-    ids: pa.Array,
-    selection: SelectionResult,
-    segmentation: Segmentation,
-    preprocessor,
-    feature_names: list[str],
-    projection: tuple[np.ndarray, np.ndarray, np.ndarray],
-    parameters: dict,
-    source_file: str,
-    model_path: Path,
-    previous_run_id: str | None,
-    weighting: str,
-    label: tuple[str | None, float | None, pa.Table],
-    dropped: list[str],
-    timings: dict[str, float],
-) -> tuple[dict[str, pa.Table], dict[str, pa.Table], dict[str, str]]:
-    """The run's tables as Arrow: (replaced each run, appended to history, derived in SQL)."""
-    n_customers = len(ids)
-    rows, pca_xy, tsne_xy = projection
-    label_column, label_ari, crosstab = label
-    units = centres_to_units(preprocessor, segmentation.centres)
-    order = np.argsort(segmentation.segment_ids)
-    centroid_segments = np.repeat(segmentation.segment_ids[order], len(feature_names))
-    finished_at = datetime.now(UTC).replace(microsecond=0)
-
-    def constant(value: str, n: int) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
-
-    replace = {
-        "segment_assignments": pa.table(
-            {
-                "customer_id": ids,
-                "segment_id": pa.array(segmentation.labels, pa.int32()),
-                "distance_to_centroid": pa.array(segmentation.distances.astype(np.float64), pa.float64()),
-                "run_id": constant(run_id, n_customers),
-            }
-        ),
-        "segment_projection": pa.table(
-            {
-                "run_id": constant(run_id, len(rows)),
-                "customer_id": ids.take(pa.array(rows)),
-                "segment_id": pa.array(segmentation.labels[rows], pa.int32()),
-                "pca_x": pa.array(pca_xy[:, 0], pa.float32()),
-                "pca_y": pa.array(pca_xy[:, 1], pa.float32()),
-                "tsne_x": pa.array(tsne_xy[:, 0], pa.float32()),
-                "tsne_y": pa.array(tsne_xy[:, 1], pa.float32()),
-            }
-        ),
-        "segment_label_crosstab": crosstab.append_column("run_id", constant(run_id, crosstab.num_rows)),
-        "segment_lineage": pa.table(
-            {
-                "run_id": constant(run_id, segmentation.k + len(segmentation.vanished)),
-                "segment_id": pa.array(
-                    [int(s) for s in sorted(segmentation.segment_ids)] + segmentation.vanished, pa.int32()
-                ),
-                "status": pa.array(
-                    [segmentation.status.get(int(s), "new") for s in sorted(segmentation.segment_ids)]
-                    + ["vanished"] * len(segmentation.vanished),
-                    pa.string(),
-                ),
-                "customers": pa.array(
-                    [
-                        int(segmentation.sizes[np.flatnonzero(segmentation.segment_ids == s)[0]])
-                        for s in sorted(segmentation.segment_ids)
-                    ]
-                    + [0] * len(segmentation.vanished),
-                    pa.int64(),
-                ),
-            }
-        ),
-    }
-    append = {
-        "segment_model_selection": pa.table(
-            {
-                "run_id": constant(run_id, len(selection.ks)),
-                "k": pa.array(selection.ks, pa.int32()),
-                "inertia": pa.array(selection.inertia, pa.float64()),
-                "silhouette": pa.array(selection.silhouette, pa.float64()),
-                "calinski_harabasz": pa.array(selection.calinski_harabasz, pa.float64()),
-                "davies_bouldin": pa.array(selection.davies_bouldin, pa.float64()),
-                "stability": pa.array(selection.stability, pa.float64()),
-                "is_knee": pa.array([k == selection.knee for k in selection.ks], pa.bool_()),
-                "is_chosen": pa.array([k == selection.chosen for k in selection.ks], pa.bool_()),
-            }
-        ),
-        "segment_centroids": pa.table(
-            {
-                "run_id": constant(run_id, len(centroid_segments)),
-                "segment_id": pa.array(centroid_segments, pa.int32()),
-                "feature": pa.array(feature_names * segmentation.k, pa.string()),
-                "value": pa.array(units[order].ravel(), pa.float64()),
-            }
-        ),
-        "segmentation_runs": pa.table(
-            {
-                "run_id": [run_id],
-                "started_at": pa.array([started_at.replace(tzinfo=None)], pa.timestamp("s")),
-                "finished_at": pa.array([finished_at.replace(tzinfo=None)], pa.timestamp("s")),
-                "k": pa.array([selection.chosen], pa.int32()),
-                "k_source": [selection.source],
-                "selection_rule": [selection.rule],
-                "knee_k": pa.array([selection.knee], pa.int32()),
-                "chosen_stability": pa.array([selection.measure("stability", selection.chosen)], pa.float64()),
-                "algorithm": [settings.algorithm],
-                "categorical_weighting": [weighting],
-                "random_state": pa.array([settings.random_state], pa.int32()),
-                "parameters": [json.dumps(parameters, sort_keys=True, default=str)],
-                "customers": pa.array([n_customers], pa.int64()),
-                "features": pa.array([len(feature_names)], pa.int32()),
-                "dropped_features": [", ".join(dropped)],
-                "selection_sample": pa.array([selection.fit_sample], pa.int32()),
-                "silhouette_sample": pa.array([selection.silhouette_sample], pa.int32()),
-                "stability_sample": pa.array([selection.stability_sample], pa.int32()),
-                "bootstraps": pa.array([selection.bootstraps], pa.int32()),
-                "tsne_sample": pa.array([len(rows)], pa.int32()),
-                "source_file": [source_file],
-                "model_path": [str(model_path)],
-                "previous_run_id": pa.array([previous_run_id], pa.string()),
-                "label_column": pa.array([label_column if label_ari is not None else None], pa.string()),
-                "label_ari": pa.array([label_ari], pa.float64()),
-                "stage_seconds": [json.dumps(timings, sort_keys=True)],
-            }
-        ),
-    }
-    if previous_run_id:
-        migration = f"""
-            select
-                '{run_id}' as run_id,
-                '{previous_run_id}' as previous_run_id,
-                previous.segment_id as previous_segment_id,
-                current.segment_id as segment_id,
-                count(*) as customers
-            from {RESULTS_SCHEMA}.segment_assignments as previous
-            full outer join incoming_segment_assignments as current
-                on previous.customer_id = current.customer_id
-            group by all
-            order by previous_segment_id nulls last, segment_id nulls last
-        """
-    else:
-        migration = f"""
-            select '{run_id}' as run_id, null::varchar as previous_run_id, null::integer as previous_segment_id,
-                segment_id, count(*) as customers
-            from incoming_segment_assignments group by all order by segment_id
-        """
-    return replace, append, {"segment_migration": migration}

@@ -5,7 +5,8 @@ warehouse; its feature mart is encoded with the *saved* preprocessor (the traini
 run's scaling and categories) and assigned with the saved model. A category the
 model never saw is encoded as none of the known levels (all of that variable's
 one-hot columns 0), so the customer is placed by its other features; such rows are
-flagged in `has_unseen_category`.
+flagged in `has_unseen_category`. A mixture model (the default) also gives each customer the
+probability of the segment it is placed in (`membership_probability`; 1 for K-Means).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .clustering import assign
+from .clustering import assign, distances_to
 from .config import Settings
 from .contract import load_contract
 from .errors import UserError
-from .features import log_skewed, transform
-from .pipeline import load_model, stage
+from .features import transform
+from .models_io import load_model
 from .warehouse import RESULTS_SCHEMA, connect, read_features, table_exists, write_results
 
 log = logging.getLogger(__name__)
@@ -71,15 +72,27 @@ def score_customers(settings: Settings, features_warehouse: Path, features_manif
             )
         with connect(features_warehouse, read_only=True) as source:
             source_file = str(source.sql("select source_file from raw.load_metadata").fetchall()[0][0])
-            table = log_skewed(read_features(source, trained), trained)
+            table = read_features(source, trained)
         if table.num_rows == 0:
             raise UserError(f"no usable customer in {source_file}: see its quarantine in {features_warehouse}.")
-        with stage(f"scoring {table.num_rows:,} customers with the model of run {run_id}"):
-            flags, counts = unseen_categories(artefact["preprocessor"], table, trained.categorical)
-            for column, count in counts.items():
-                log.warning("%s customers have a %s the model never saw: placed by their other features", count, column)
-            matrix = transform(artefact["preprocessor"], table, trained)
+        log.info("scoring %s customers with the model of run %s", f"{table.num_rows:,}", run_id)
+        flags, counts = unseen_categories(artefact["preprocessor"], table, trained.categorical)
+        preparation = artefact.get("mixture_preparation")
+        if preparation is not None:  # also levels of few-valued numbers the model never saw
+            more_flags, more_counts = preparation.unseen(table)
+            flags |= more_flags
+            counts = {**more_counts, **counts}
+        for column, count in counts.items():
+            log.warning("%s customers have a %s the model never saw: placed by their other features", count, column)
+        matrix = transform(artefact["preprocessor"], table, trained)
+        if preparation is not None:
+            probabilities = artefact["model"].predict_proba(preparation.transform(table))
+            labels = probabilities.argmax(axis=1)
+            probability = probabilities[np.arange(len(labels)), labels]
+            distances = distances_to(matrix, np.asarray(artefact["centres"], dtype=np.float64), labels)
+        else:
             labels, distances = assign(artefact["model"], matrix)
+            probability = np.ones(len(labels), dtype=np.float32)
         scored_at = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
         n = table.num_rows
         scores = pa.table(
@@ -87,6 +100,7 @@ def score_customers(settings: Settings, features_warehouse: Path, features_manif
                 "customer_id": table.column(trained.id_column).combine_chunks().cast(pa.string()),
                 "segment_id": pa.array(artefact["segment_ids"][labels], pa.int32()),
                 "distance_to_centroid": pa.array(distances.astype(np.float64), pa.float64()),
+                "membership_probability": pa.array(probability.astype(np.float64), pa.float64()),
                 "has_unseen_category": pa.array(flags, pa.bool_()),
                 "run_id": pa.array([run_id] * n, pa.string()),
                 "scored_at": pa.array([scored_at] * n, pa.timestamp("s")),

@@ -216,6 +216,12 @@ BAD_FILES = [
         env={"K": "5", "K_MAX": "10"},
     ),
     BadFile(
+        "three customers",
+        _text("three_customers.csv", _rows(*_customers(3))),
+        r"only 3 usable customers: too few to segment \(at least 40, 20 per segment for k=2\).*MIN_SEGMENT_CUSTOMERS",
+        env={"K": "", "K_MAX": "10"},
+    ),
+    BadFile(
         "two customers",
         _text("two.csv", _rows(*_customers(2))),
         r"only 2 usable customers",

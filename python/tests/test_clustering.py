@@ -3,7 +3,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation.clustering import assign, fit_segments, match_segments, size_order
+from segmentation.clustering import assign, fit_segments, match_segments, segments_from_probabilities, size_order
 from segmentation.projection import project, stratified_sample
 
 
@@ -99,3 +99,18 @@ def test_other_algorithms_find_the_blobs(algorithm: str) -> None:
     assert adjusted_rand_score(truth, segmentation.labels) > 0.9
     again = fit_segments(matrix, 3, random_state=0, algorithm=algorithm, feature_names=names, categorical=("colour",))
     assert np.array_equal(again.labels, segmentation.labels)
+
+
+def test_segments_from_probabilities_take_the_most_probable_class() -> None:
+    matrix, truth = _blobs(800)
+    rng = np.random.default_rng(0)
+    probabilities = np.full((800, 4), 0.05, dtype=np.float32)
+    probabilities[np.arange(800), truth] = 0.85
+    probabilities[:10] = rng.dirichlet(np.ones(4), size=10).astype(np.float32)
+    segmentation = segments_from_probabilities("model", matrix, probabilities)
+    labels = probabilities.argmax(axis=1)
+    assert adjusted_rand_score(labels, segmentation.labels) == 1.0
+    assert np.allclose(segmentation.probabilities, probabilities.max(axis=1))
+    centres = segmentation.centres[labels]
+    assert np.allclose(segmentation.distances, np.linalg.norm(matrix - centres, axis=1), atol=1e-4)
+    assert list(np.bincount(segmentation.labels)[1:]) == sorted(np.bincount(labels), reverse=True)

@@ -26,12 +26,13 @@ def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_chosen_k_is_stable(default_run: Path) -> None:
     with duckdb.connect(str(default_run / "warehouse.duckdb"), read_only=True) as con:
         k, stability, rule = con.sql(
-            "select k, stability, (select selection_rule from segmentation.segmentation_runs) "
+            "select k, coalesce(mixture_stability, stability), "
+            "(select selection_rule from segmentation.segmentation_runs) "
             "from segmentation.segment_model_selection where is_chosen"
         ).fetchall()[0]
     assert 3 <= k <= 6
     assert stability >= 0.8
-    assert rule in ("elbow_stable", "stable_near_elbow")
+    assert rule in ("bic_stable", "icl_stable", "elbow_stable", "stable_near_elbow")
 
 
 def test_planted_personas_are_recovered(default_run: Path) -> None:

@@ -104,9 +104,31 @@ def test_saved_model_reproduces_the_assignments(pipeline: Path) -> None:
     with connect(pipeline / "warehouse.duckdb", read_only=True) as con:
         table = read_features(con, contract)
         stored = dict(con.sql("select customer_id, segment_id from segmentation.segment_assignments").fetchall())
-    predicted = artefact["segment_ids"][artefact["model"].predict(transform(artefact["preprocessor"], table, contract))]
+    if artefact["algorithm"] == "mixture":  # the default: the model reads its own preparation of the columns
+        labels = artefact["model"].predict(artefact["mixture_preparation"].transform(table))
+    else:
+        labels = artefact["model"].predict(transform(artefact["preprocessor"], table, contract))
+    predicted = artefact["segment_ids"][labels]
     ids = table.column(contract.id_column).to_pylist()
     assert all(stored[i] == s for i, s in zip(ids, predicted.tolist(), strict=True))
+
+
+def test_membership_probabilities_and_the_model_used_are_recorded(pipeline: Path) -> None:
+    low, high, ambiguous = query(
+        pipeline,
+        "select min(membership_probability), max(membership_probability), "
+        "count(*) filter (where membership_probability < 0.6) from segmentation.segment_assignments",
+    )[0]
+    assert 0 < low <= high <= 1 and low < 0.9  # a mixture model's posterior, not a constant
+    algorithm, reason, recorded, parameters = query(
+        pipeline,
+        "select algorithm, algorithm_reason, ambiguous_customers, parameters from segmentation.segmentation_runs",
+    )[0]
+    assert algorithm == "mixture" and "K-Means evaluated alongside" in reason and recorded == ambiguous
+    assert '"compared_with_kmeans"' in parameters
+    evidence = query(pipeline, "select k, bic, icl, is_chosen from segmentation.segment_model_selection order by k")
+    assert all(bic is not None and icl >= bic for _, bic, icl, _ in evidence)
+    assert sum(is_chosen for *_, is_chosen in evidence) == 1
 
 
 def test_pdf_names_every_persona(pipeline: Path) -> None:

@@ -58,10 +58,17 @@ def test_score_assigns_what_the_saved_model_predicts_without_refit(trained: Path
     contract = load_contract(scoring / "dbt_target" / "manifest.json")
     with connect(scoring / "warehouse.duckdb", read_only=True) as con:
         table = read_features(con, artefact["contract"])
-    predicted = artefact["segment_ids"][
-        artefact["model"].predict(transform(artefact["preprocessor"], table, artefact["contract"]))
-    ]
-    expected = dict(zip(table.column(contract.id_column).to_pylist(), predicted.tolist(), strict=True))
+    ids = table.column(contract.id_column).to_pylist()
+    if artefact["algorithm"] == "mixture":  # the default: membership probabilities from its own preparation
+        probabilities = artefact["model"].predict_proba(artefact["mixture_preparation"].transform(table))
+        labels = probabilities.argmax(axis=1)
+        stored = dict(query(warehouse, "select customer_id, membership_probability from segmentation.segment_scores"))
+        assert stored == pytest.approx(dict(zip(ids, probabilities.max(axis=1).tolist(), strict=True)), abs=1e-6)
+        assert min(stored.values()) < 0.9  # a posterior, not a constant
+    else:
+        labels = artefact["model"].predict(transform(artefact["preprocessor"], table, artefact["contract"]))
+    predicted = artefact["segment_ids"][labels]
+    expected = dict(zip(ids, predicted.tolist(), strict=True))
     scores = dict(query(warehouse, "select customer_id, segment_id from segmentation.segment_scores"))
     assert scores == expected and len(scores) > 400
     assert {r for (r,) in query(warehouse, "select distinct run_id from segmentation.segment_scores")} == {run_id}

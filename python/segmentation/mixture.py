@@ -1,0 +1,387 @@
+"""A latent class model for mixed data: each column on its own terms.
+
+One-hot K-Means weighs a nine-level profession less than one standardised number and a
+yes/no as much as age; the weights are an accident of the encoding. A latent class
+model instead explains every column inside each class by a distribution made for it:
+
+- numeric and ordinal columns with many values (log1p first where the contract declares
+  them ``skewed``): a Gaussian per class (diagonal: columns independent within a class),
+  on standardised values, variance floored;
+- categorical and yes/no columns, and numeric or ordinal columns with few whole values
+  (``DISCRETE_LEVELS``): a categorical distribution per class (probability of each level,
+  smoothed by one pseudo-count).
+
+Fitted by EM from several seeded starts (k-means++ seeds on the prepared columns) on
+at most a sample of customers, applied to all rows in chunks. It gives each customer a
+probability of belonging to each class (``predict_proba``), and a log-likelihood from
+which BIC and ICL choose k. A level never seen in fitting contributes nothing to any
+class (the customer is placed by the other columns).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.base import BaseEstimator
+from sklearn.cluster import kmeans_plusplus
+
+log = logging.getLogger(__name__)
+
+# Numeric and ordinal columns with at most this many distinct whole values (a spending level, a
+# household size, years of experience) are modelled by their level distribution: a Gaussian is a
+# poor shape for them, and a class in which all share one value has zero variance. Measured on the
+# planted data: ARI 0.86 against 0.84 with Gaussians, at the same k.
+DISCRETE_LEVELS = 20
+COMMON_SHARE = 0.002  # a value held by fewer customers is rare: it does not define a level
+VARIANCE_FLOOR = 1e-2  # in standardised units (a standard deviation of a tenth)
+PSEUDO_COUNT = 1.0  # per level and class: no level is impossible in a class
+APPLY_CHUNK_ROWS = 500_000
+# Two coded columns with a combination that never occurs, though independence would expect at
+# least this many customers (and this share) in it, are modelled jointly, if they have few levels.
+JOINT_MIN_EXPECTED = 20
+JOINT_MIN_SHARE = 0.01
+JOINT_MAX_LEVELS = 12
+SCREEN_STEPS = 10  # EM iterations every start gets before the best are kept
+KEEP_STARTS = 2  # starts run to convergence
+
+
+@dataclass(frozen=True)
+class MixedData:
+    """Customers prepared for the model: standardised numbers and integer-coded categories."""
+
+    numeric: np.ndarray  # (n, p) float64
+    codes: np.ndarray  # (n, q) int32, level index; -1 for a level the preparation never saw
+    levels: tuple[int, ...]  # number of levels of each coded column
+
+    @property
+    def n_rows(self) -> int:
+        return self.numeric.shape[0]
+
+    def take(self, rows: np.ndarray) -> MixedData:
+        return MixedData(self.numeric[rows], self.codes[rows], self.levels)
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __getitem__(self, rows: np.ndarray) -> MixedData:  # rows by index, as for an array (bootstraps)
+        return self.take(rows)
+
+    def one_hot(self, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        """(n, Σ levels) float64 indicator matrix; an unseen level is a row of zeros in its block."""
+        codes = self.codes if rows is None else self.codes[rows]
+        offsets = np.concatenate([[0], np.cumsum(self.levels)]).astype(np.int64)
+        matrix = np.zeros((codes.shape[0], int(offsets[-1])), dtype=np.float64)
+        for j in range(codes.shape[1]):
+            known = np.flatnonzero(codes[:, j] >= 0)
+            matrix[known, offsets[j] + codes[known, j]] = 1.0
+        return matrix
+
+
+class MixedPreparation:
+    """Which column is modelled how, and the fitted scaling and levels (from the contract's roles)."""
+
+    def __init__(self, contract, discrete_levels: int = DISCRETE_LEVELS):
+        self.contract = contract
+        self.discrete_levels = discrete_levels
+
+    def fit(self, table: pa.Table) -> MixedPreparation:
+        contract = self.contract
+        skewed = set(getattr(contract, "skewed", ()) or ())
+        self.ranges_ = {}  # few-valued number → (lowest, highest) level; rarer values join the nearest end
+        for column in contract.numeric + contract.ordinal:
+            span = self._discrete_range(table.column(column))
+            if span is not None:
+                self.ranges_[column] = span
+        few = list(self.ranges_)
+        self.gaussian_ = tuple(c for c in contract.numeric + contract.ordinal if c not in few)
+        self.categorical_ = tuple(few) + tuple(contract.categorical)
+        self.log1p_ = tuple(c for c in self.gaussian_ if c in skewed)
+        values = [self._number(table, c) for c in self.gaussian_]
+        self.mean_ = np.array([v.mean() for v in values]) if values else np.zeros(0)
+        scale = np.array([v.std() for v in values]) if values else np.zeros(0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.levels_ = {
+            c: list(range(self.ranges_[c][0], self.ranges_[c][1] + 1))
+            if c in self.ranges_
+            else sorted(pc.unique(table.column(c)).drop_null().to_pylist(), key=lambda v: (str(type(v)), v))
+            for c in self.categorical_
+        }
+        self.joint_ = self._find_joint(self._codes(table))
+        return self
+
+    def _find_joint(self, codes: np.ndarray) -> tuple[tuple[int, int], ...]:
+        """Pairs of coded columns with a combination that never occurs though it would be common by chance.
+
+        Such a rule (say, only one kind of customer ever has a given pair of values) breaks the
+        model's assumption that columns are independent within a class, and the model would
+        spend classes on it; the pair is modelled as one column of joint levels instead. Greedy,
+        strongest first; each column joins at most one pair; few levels only.
+        """
+        n = codes.shape[0]
+        candidates = []
+        for i in range(codes.shape[1]):
+            for j in range(i + 1, codes.shape[1]):
+                li, lj = len(self.levels_[self.categorical_[i]]), len(self.levels_[self.categorical_[j]])
+                if li * lj > JOINT_MAX_LEVELS or n == 0:
+                    continue
+                table = np.zeros((li, lj))
+                np.add.at(table, (codes[:, i], codes[:, j]), 1)
+                expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+                empty = expected[table == 0]
+                if empty.size and empty.max() >= max(JOINT_MIN_EXPECTED, JOINT_MIN_SHARE * n):
+                    candidates.append((float(empty.max()), i, j))
+        joint, used = [], set()
+        for _, i, j in sorted(candidates, reverse=True):
+            if i not in used and j not in used:
+                joint.append((i, j))
+                used |= {i, j}
+        return tuple(sorted(joint))
+
+    def _codes(self, table: pa.Table) -> np.ndarray:
+        codes = np.empty((table.num_rows, len(self.categorical_)), dtype=np.int32)
+        for j, column in enumerate(self.categorical_):
+            if column in self.ranges_:
+                low, high = self.ranges_[column]
+                values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+                codes[:, j] = np.clip(np.rint(values), low, high).astype(np.int64) - low
+                continue
+            known = pa.array(self.levels_[column], type=table.column(column).type)
+            index = pc.fill_null(pc.index_in(table.column(column), value_set=known), -1)
+            codes[:, j] = index.to_numpy(zero_copy_only=False)
+        return codes
+
+    @property
+    def coded_columns_(self) -> tuple[str, ...]:
+        """Names of the model's coded columns: single columns, then joint pairs as 'a × b'."""
+        paired = {c for pair in self.joint_ for c in pair}
+        single = [c for j, c in enumerate(self.categorical_) if j not in paired]
+        return (*single, *(f"{self.categorical_[i]} × {self.categorical_[j]}" for i, j in self.joint_))
+
+    def _discrete_range(self, column: pa.ChunkedArray) -> tuple[int, int] | None:
+        """(lowest, highest) common value of a whole-number column with few common values, else None.
+
+        Values held by fewer than COMMON_SHARE of the customers do not count (they join the
+        nearest end of the range), so the decision, and the levels, do not change with the
+        number of customers: a thousand times more rows bring rarer extremes, not a new shape.
+        """
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        if len(values) == 0 or not np.all(values == np.round(values)):
+            return None
+        kinds, counts = np.unique(values, return_counts=True)
+        common = kinds[counts >= COMMON_SHARE * len(values)]
+        if len(common) == 0 or common.max() - common.min() + 1 > self.discrete_levels:
+            return None
+        return int(common.min()), int(common.max())
+
+    def _number(self, table: pa.Table, column: str) -> np.ndarray:
+        values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+        return np.sign(values) * np.log1p(np.abs(values)) if column in getattr(self, "log1p_", ()) else values
+
+    def transform(self, table: pa.Table) -> MixedData:
+        numeric = np.empty((table.num_rows, len(self.gaussian_)), dtype=np.float64)
+        for j, column in enumerate(self.gaussian_):
+            numeric[:, j] = (self._number(table, column) - self.mean_[j]) / self.scale_[j]
+        codes = self._codes(table)
+        counts = [len(self.levels_[c]) for c in self.categorical_]
+        paired = {c for pair in self.joint_ for c in pair}
+        single = [j for j in range(len(counts)) if j not in paired]
+        columns = [codes[:, j] for j in single]
+        levels = [counts[j] for j in single]
+        for i, j in self.joint_:
+            unseen = (codes[:, i] < 0) | (codes[:, j] < 0)
+            columns.append(np.where(unseen, -1, codes[:, i] * counts[j] + codes[:, j]).astype(np.int32))
+            levels.append(counts[i] * counts[j])
+        coded = np.column_stack(columns) if columns else np.empty((table.num_rows, 0), np.int32)
+        return MixedData(numeric, coded.astype(np.int32), tuple(levels))
+
+    def unseen(self, table: pa.Table) -> tuple[np.ndarray, dict[str, int]]:
+        """Rows holding a level the preparation never saw, and how many per column."""
+        flags = np.zeros(table.num_rows, dtype=bool)
+        counts: dict[str, int] = {}
+        codes = self._codes(table)
+        for j, column in enumerate(self.categorical_):
+            unknown = codes[:, j] < 0
+            if unknown.any():
+                counts[column] = int(unknown.sum())
+                flags |= unknown
+        return flags, counts
+
+
+def prepare_mixed(table: pa.Table, contract) -> tuple[MixedPreparation, MixedData]:
+    """Fit the preparation on the whole table (levels, means, scales) and prepare every customer."""
+    preparation = MixedPreparation(contract).fit(table)
+    return preparation, preparation.transform(table)
+
+
+class LatentClassModel(BaseEstimator):
+    """Mixture of diagonal Gaussians × categorical distributions, fitted by EM (scikit-learn shaped)."""
+
+    def __init__(
+        self,
+        n_components: int = 4,
+        n_init: int = 10,
+        max_iter: int = 300,
+        tol: float = 1e-5,  # on the mean log-likelihood per customer
+        random_state: int = 0,
+        variance_floor: float = VARIANCE_FLOOR,
+        pseudo_count: float = PSEUDO_COUNT,
+        keep_starts: int = KEEP_STARTS,
+        warm_start: bool = False,
+    ):
+        self.n_components = n_components
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.variance_floor = variance_floor
+        self.pseudo_count = pseudo_count
+        self.keep_starts = keep_starts
+        self.warm_start = warm_start
+
+    # ---- the two EM steps ------------------------------------------------------------
+    def _m_step(self, data: MixedData, one_hot: np.ndarray, resp: np.ndarray) -> None:
+        weight = resp.sum(axis=0) + 1e-12
+        self.weights_ = weight / weight.sum()
+        if data.numeric.shape[1]:
+            self.means_ = (resp.T @ data.numeric) / weight[:, None]
+            second = (resp.T @ data.numeric**2) / weight[:, None]
+            self.variances_ = np.maximum(second - self.means_**2, self.variance_floor)
+        else:
+            self.means_ = np.zeros((len(weight), 0))
+            self.variances_ = np.ones((len(weight), 0))
+        counts = resp.T @ one_hot + self.pseudo_count
+        log_probs = np.empty_like(counts)
+        start = 0
+        for size in data.levels:
+            block = counts[:, start : start + size]
+            log_probs[:, start : start + size] = np.log(block / block.sum(axis=1, keepdims=True))
+            start += size
+        self.log_level_probs_ = log_probs  # (k, Σ levels)
+
+    def _joint_log(self, numeric: np.ndarray, one_hot: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
+        """log p(x, class) for each row and class: (n, k)."""
+        joint = one_hot @ self.log_level_probs_.T
+        constant = np.log(self.weights_)
+        if numeric.shape[1]:
+            precision = 1.0 / self.variances_
+            squares = numeric**2 if squares is None else squares
+            joint += squares @ (-0.5 * precision).T + numeric @ (self.means_ * precision).T
+            constant = constant - 0.5 * ((self.means_**2) * precision + np.log(2 * np.pi * self.variances_)).sum(axis=1)
+        joint += constant[None, :]
+        return joint
+
+    @staticmethod
+    def _normalise(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(log p(x) per row, posterior per row), overwriting `joint`."""
+        top = joint.max(axis=1)
+        joint -= top[:, None]
+        np.exp(joint, out=joint)
+        total = joint.sum(axis=1)
+        joint /= total[:, None]
+        return top + np.log(total), joint
+
+    def _start(self, data: MixedData, one_hot: np.ndarray, seed: int) -> np.ndarray:
+        """Hard responsibilities from k-means++ seeds on the prepared columns (one-hot halved)."""
+        space = np.hstack([data.numeric, one_hot * np.sqrt(0.5)])
+        centres, _ = kmeans_plusplus(space, self.n_components, random_state=seed)
+        distances = (space**2).sum(axis=1)[:, None] - 2 * space @ centres.T + (centres**2).sum(axis=1)[None, :]
+        resp = np.zeros((data.n_rows, self.n_components))
+        resp[np.arange(data.n_rows), distances.argmin(axis=1)] = 1.0
+        return resp
+
+    def _iterate(self, data: MixedData, one_hot: np.ndarray, squares: np.ndarray, resp: np.ndarray, steps: int):
+        """Up to `steps` EM iterations from `resp`; (mean log-likelihood, resp, converged)."""
+        previous = -np.inf
+        for _ in range(steps):
+            self._m_step(data, one_hot, resp)
+            row_log, resp = self._normalise(self._joint_log(data.numeric, one_hot, squares))
+            mean_log = float(row_log.mean())
+            if mean_log - previous < self.tol:
+                return mean_log, resp, True
+            previous = mean_log
+        return previous, resp, False
+
+    # ---- the estimator ---------------------------------------------------------------
+    def fit(self, data: MixedData, y=None) -> LatentClassModel:
+        """Seeded EM starts, screened after a few iterations; the best few run to convergence.
+
+        Starts that lead nowhere are visible after ten iterations: screening them there
+        gives the same solutions as running every start to the end, for a third of the time.
+        """
+        if data.n_rows < self.n_components:
+            raise ValueError(f"{data.n_rows} rows are too few for {self.n_components} classes")
+        if not np.isfinite(data.numeric).all():
+            raise ValueError("the prepared numbers hold NaN or infinite values")
+        self.levels_ = data.levels
+        self.n_features_numeric_ = data.numeric.shape[1]
+        one_hot = data.one_hot()
+        squares = data.numeric**2
+        if self.warm_start and hasattr(self, "log_likelihood_"):
+            # one EM run from the fitted solution (e.g. the one k was chosen with, on a smaller sample)
+            starts = [self._normalise(self._joint_log(data.numeric, one_hot, squares))[1]]
+        else:
+            starts = self._screened_starts(data, one_hot, squares)
+        best: tuple[float, np.ndarray] | None = None
+        for resp in starts:
+            mean_log, resp, _ = self._iterate(data, one_hot, squares, resp, self.max_iter)
+            if best is None or mean_log > best[0] + 1e-12:
+                best = (mean_log, resp)
+        self._m_step(data, one_hot, best[1])
+        row_log, posterior = self._normalise(self._joint_log(data.numeric, one_hot, squares))
+        self.log_likelihood_ = float(row_log.sum())
+        self.n_rows_fitted_ = data.n_rows
+        entropy = -float(np.sum(self._xlogx(posterior)))
+        self.bic_ = -2 * self.log_likelihood_ + self.n_parameters * np.log(data.n_rows)
+        self.icl_ = self.bic_ + 2 * entropy
+        return self
+
+    def _screened_starts(self, data: MixedData, one_hot: np.ndarray, squares: np.ndarray) -> list[np.ndarray]:
+        """Responsibilities of the best `keep_starts` of `n_init` seeded starts after SCREEN_STEPS iterations."""
+        seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, size=self.n_init)
+        screened = []
+        for seed in seeds:
+            mean_log, resp, _ = self._iterate(
+                data, one_hot, squares, self._start(data, one_hot, int(seed)), SCREEN_STEPS
+            )
+            screened.append((mean_log, resp))
+        order = sorted(range(len(screened)), key=lambda i: -screened[i][0])[: self.keep_starts]
+        return [screened[i][1] for i in order]
+
+    @staticmethod
+    def _xlogx(p: np.ndarray) -> np.ndarray:
+        return np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+
+    @property
+    def n_parameters(self) -> int:
+        k = self.n_components
+        return (k - 1) + k * (2 * self.n_features_numeric_ + sum(size - 1 for size in self.levels_))
+
+    def predict_proba(self, data: MixedData, chunk_rows: int = APPLY_CHUNK_ROWS) -> np.ndarray:
+        """Posterior probability of each class for each row, in chunks (float64 within, float32 out)."""
+        out = np.empty((data.n_rows, self.n_components), dtype=np.float32)
+        for start in range(0, data.n_rows, chunk_rows):
+            rows = slice(start, start + chunk_rows)
+            out[rows] = self._normalise(self._joint_log(data.numeric[rows], data.one_hot(rows)))[1]
+        return out
+
+    def predict(self, data: MixedData) -> np.ndarray:
+        return self.predict_proba(data).argmax(axis=1)
+
+    def classification_bic(self, data: MixedData, labels: np.ndarray) -> float:
+        """BIC of a hard partition (e.g. K-Means') under this model's family: its M-step on the labels.
+
+        A criterion that needs no truth to compare partitions found by different algorithms.
+        """
+        k = int(labels.max()) + 1
+        shell = LatentClassModel(k, variance_floor=self.variance_floor, pseudo_count=self.pseudo_count)
+        one_hot = data.one_hot()
+        resp = np.zeros((data.n_rows, k))
+        resp[np.arange(data.n_rows), labels] = 1.0
+        shell._m_step(data, one_hot, resp)
+        shell.levels_, shell.n_features_numeric_ = data.levels, data.numeric.shape[1]
+        log_likelihood = float(shell._normalise(shell._joint_log(data.numeric, one_hot))[0].sum())
+        return -2 * log_likelihood + shell.n_parameters * np.log(data.n_rows)
