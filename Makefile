@@ -47,7 +47,9 @@ export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # dbt.log at info (statuses, errors); the SQL that ran is in target/run and target/compiled
 export DBT_LOG_LEVEL_FILE ?= info
+ifneq ($(SPARK_REMOTE),)
 export SPARK_REMOTE
+endif
 export K SEED REPORT_LANG MAX_QUARANTINE_SHARE CSV_SEP CSV_ENCODING DECLARATION
 # the input's path goes to recipes as $$DATA (an environment variable), so that no character of a
 # file name (quote, backtick, $$(…)) is ever read by the shell as part of a command

@@ -88,6 +88,7 @@ def start_session(work_dir: Path, app_name: str = "customer-segmentation"):
         log.info("Spark Connect: %s", remote)
         builder = builder.remote(remote)
     else:
+        os.environ.pop("SPARK_REMOTE", None)  # an empty value still makes PySpark refuse a master
         if work_dir.exists():
             shutil.rmtree(work_dir)
         (work_dir / "tmp").mkdir(parents=True)
