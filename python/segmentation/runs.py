@@ -5,7 +5,8 @@ same file name, because dbt's views name the DuckDB catalog after it) and only
 renames it over the published file once every step has succeeded. A run killed at
 any moment (even with kill -9) therefore leaves the previous complete results in
 place, and the next run simply starts a fresh working copy. An advisory lock on
-`<warehouse>.lock` keeps a second run on the same warehouse from starting.
+`<warehouse>.lock` keeps a second run on the same warehouse from starting, and one on
+`dbt_project/.run.lock` makes a run on another warehouse of the same checkout wait its turn.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
+from .config import PROJECT_ROOT
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,23 @@ def run_exclusively(warehouse: Path, command: Sequence[str]) -> int:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        return subprocess.call(list(command))
+        with _project_turn():
+            return subprocess.call(list(command))
+
+
+@contextmanager
+def _project_turn() -> Iterator[None]:
+    """One run at a time per checkout: the dbt files generated from a run's declaration
+    (dbt_project/models/declared, macros/declared) are the checkout's, so a second run on
+    another warehouse waits for the first instead of rewriting them under it."""
+    path = PROJECT_ROOT / "dbt_project" / ".run.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another run is using this checkout's dbt project: waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def begin(warehouse: Path) -> Path:

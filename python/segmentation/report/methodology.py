@@ -71,15 +71,20 @@ def choice_sentence(inputs: PageInputs) -> str:
     fmt, run = inputs.fmt, inputs.data.run
     chosen, knee = chosen_and_knee(inputs)
     by_k = {r["k"]: r for r in inputs.data.selection}
-    rule = run.get("selection_rule") or "other"
+    rule = parameters(run).get("k_rule") or run.get("selection_rule") or "other"
     stability = by_k.get(chosen, {}).get("stability")
     if rule == "elbow" and stability is not None:
         rule = "elbow_unstable"  # with stability measured, "elbow" means no k was stable enough
     if rule not in templates:
         logger.warning("no sentence for the selection rule %r in the vocabulary; using a plain one", rule)
         rule = "other"
+    mixture = parameters(run).get("mixture")
+    min_share = mixture.get("min_segment_share") if isinstance(mixture, dict) else None
+    if run.get("k_source") == "icl" and rule == "bic_stable":
+        rule = "icl_stable"
     fields = {
         "k": str(chosen if chosen is not None else len(inputs.personas)),
+        "min_share": fmt.percent(min_share) if isinstance(min_share, int | float) else fmt.missing,
         "knee": str(knee) if knee is not None else fmt.missing,
         "stability": fmt.number(stability, 2),
         "knee_stability": fmt.number(by_k.get(knee, {}).get("stability"), 2),
@@ -89,12 +94,24 @@ def choice_sentence(inputs: PageInputs) -> str:
 
 
 def _model(inputs: PageInputs) -> tuple[str, str | None]:
-    """The algorithm's name and, when the run recorded one, the reason it was used."""
-    m = inputs.vocab["methodology"]
-    params = parameters(inputs.data.run)
-    code = str(params.get("algorithm") or inputs.data.run.get("algorithm") or "kmeans")
+    """The algorithm's name and why it was used, worded from the run's recorded figures."""
+    m, fmt, run = inputs.vocab["methodology"], inputs.fmt, inputs.data.run
+    params = parameters(run)
+    code = str(params.get("algorithm") or run.get("algorithm") or "kmeans")
+    mixture = params.get("mixture") if isinstance(params.get("mixture"), dict) else {}
+    compared = mixture.get("compared_with_kmeans") if isinstance(mixture.get("compared_with_kmeans"), dict) else {}
+    if code == "mixture" and compared:
+        fields = {
+            "kmeans_k": str(compared.get("kmeans_k", fmt.missing)),
+            "mixture_bic": fmt.number(compared.get("mixture_classification_bic")),
+            "kmeans_bic": fmt.number(compared.get("kmeans_classification_bic")),
+            "agreement": fmt.number(compared.get("agreement_ari"), 2),
+            "ambiguous": fmt.number(run.get("ambiguous_customers")),
+            "threshold": fmt.number(run.get("ambiguous_probability") or params.get("ambiguous_probability"), 1),
+        }
+        return m["algorithms"].get(code, code), fill(m["reasons"]["mixture"], fields)
     reason = params.get("reason")
-    reason = m["reasons"].get(reason, reason) if isinstance(reason, str) and reason else None
+    reason = m["reasons"].get(reason) if isinstance(reason, str) and reason else None
     return m["algorithms"].get(code, code), reason
 
 
@@ -172,8 +189,11 @@ def build(inputs: PageInputs) -> dict:
     k = len(inputs.personas)
     ks = [r["k"] for r in inputs.data.selection] or [k]
     algorithm, reason = _model(inputs)
+    code = str(parameters(run).get("algorithm") or run.get("algorithm") or "kmeans")
+    steps = m["steps_mixture"] if code == "mixture" and "steps_mixture" in m else m["steps"]
     choice = choice_sentence(inputs)
-    clustered = [f.label for f in inputs.catalog if f.role != "profile" and f.companion_of is None]
+    # an ordered category is clustered through its rank (a companion row of the catalog): named once
+    clustered = list(dict.fromkeys(f.label for f in inputs.catalog if f.role != "profile"))
     fields = {
         "features": fmt.number(run.get("features")),
         "declared": str(len(clustered)),
@@ -196,6 +216,10 @@ def build(inputs: PageInputs) -> dict:
         (m["k"], str(run.get("k") or k)),
         (m["k_chosen_by"], m["rule_labels"].get(run.get("selection_rule"), run.get("selection_rule"))),
         (
+            m["ambiguous"],
+            fmt.number(run["ambiguous_customers"]) if run.get("ambiguous_customers") is not None else None,
+        ),
+        (
             m["categorical_weight"],
             m["weightings"].get(run.get("categorical_weighting"), run.get("categorical_weighting")),
         ),
@@ -216,7 +240,7 @@ def build(inputs: PageInputs) -> dict:
     return {
         "lead": fill(m["lead"], {"algorithm": algorithm}),
         "model": fill(m["model"], {"algorithm": algorithm, "reason": reason}) if reason else None,
-        "steps": [{"title": step["title"], "text": fill(step["text"], fields)} for step in m["steps"]],
+        "steps": [{"title": step["title"], "text": fill(step["text"], fields)} for step in steps],
         "choice": choice,
         "selection_chart": inputs.chart.get("selection"),
         "selection_caption": caption,
