@@ -32,11 +32,16 @@ WAREHOUSE   ?= data/warehouse.duckdb
 MODELS_DIR  ?= data/models
 OUTPUT_DIR  ?= reports/output
 DBT_TARGET_PATH ?= $(CURDIR)/dbt_project/target
+# duckdb (one machine, the default) or spark (dbt-spark and Spark MLlib; SPARK_REMOTE=sc://host:15002 for a cluster)
+ENGINE      ?= duckdb
+SPARK_REMOTE ?=
 
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-checked
+SPARK_STAMP := $(VENV)/.installed-spark
+SPARK := $(filter spark,$(ENGINE))
 
 export PYTHONPATH := $(CURDIR)/python
 # Steps build into a working copy; `publish` swaps it in only when all succeeded.
@@ -51,6 +56,9 @@ export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # dbt.log at info (statuses, errors); the SQL that ran is in target/run and target/compiled
 export DBT_LOG_LEVEL_FILE ?= info
+ifneq ($(SPARK_REMOTE),)
+export SPARK_REMOTE
+endif
 export K SEED REPORT_LANG MAX_QUARANTINE_SHARE CSV_SEP CSV_ENCODING DECLARATION
 # the input's path goes to recipes as $$DATA (an environment variable), so that no character of a
 # file name (quote, backtick, $$(…)) is ever read by the shell as part of a command
@@ -62,7 +70,7 @@ SEGMENTATION := $(BIN)/python -m segmentation
 DBT := cd dbt_project && $(abspath $(BIN))/dbt
 step = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help all setup check-system data init begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
+.PHONY: help all setup check-system check-java spark data init begin ingest mart quality segment profiles publish report score score-steps bench test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,7 +82,7 @@ all: setup $(DEFAULT_INPUTS) ## set up, then build everything and write the PDF 
 	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
 	@printf 'Also: %s/segment_report.html (self-contained), %s/segment_assignments.csv (CRM export)\n' '$(OUTPUT_DIR)' '$(OUTPUT_DIR)'
 
-setup: $(STAMP) $(SYSTEM_STAMP) $(DBT_PARSED) ## create .venv from the pinned requirements, check system libraries, parse the dbt project
+setup: $(STAMP) $(SYSTEM_STAMP) $(DBT_PARSED) $(if $(SPARK),$(SPARK_STAMP) check-java) ## create .venv from the pinned requirements, check system libraries, parse the dbt project
 
 $(STAMP): requirements.txt
 	$(call step,Creating the virtual environment .venv from requirements.txt)
@@ -83,6 +91,15 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --quiet -r requirements.txt
 	@touch $@
+
+# ENGINE=spark only: dbt-spark and PySpark (the first install builds PySpark's wheel, about 2 min)
+$(SPARK_STAMP): requirements-spark.txt | $(STAMP)
+	$(call step,Installing the Spark engine from requirements-spark.txt)
+	$(BIN)/python -m pip install --quiet --quiet -r requirements-spark.txt
+	@touch $@
+
+check-java: $(STAMP) ## ENGINE=spark: check that Java 17 or newer is installed (unless SPARK_REMOTE names a cluster)
+	@$(SEGMENTATION) check-java
 
 check-system: $(STAMP) ## check that WeasyPrint finds the Pango library
 	@$(BIN)/python -c 'import weasyprint' 2>/dev/null || { \
@@ -140,7 +157,12 @@ profiles: segment ## dbt: customer_segments and segment profiles, with tests
 	$(call step,dbt build: segment profiles)
 	$(DBT) build --select 'source:segmentation+' --exclude-resource-type unit_test --no-write-json  # the manifest from `mart` stays the one Python reads
 
-publish: profiles ## swap the finished working copy in as the warehouse (atomic)
+# ENGINE=spark replaces mart → quality → segment → profiles by one process on Spark
+spark: ingest ## ENGINE=spark: dbt-spark models, quality check, Spark MLlib segments and profiles, in one process
+	$(call step,On Spark: dbt build → quality check → MLlib K-Means → segment profiles)
+	$(SEGMENTATION) spark
+
+publish: $(if $(SPARK),spark,profiles) ## swap the finished working copy in as the warehouse (atomic)
 	$(call step,Publishing $(WAREHOUSE))
 	$(SEGMENTATION) publish '$(WAREHOUSE)'
 
@@ -163,7 +185,7 @@ score-steps: begin
 	$(SEGMENTATION) publish '$(WAREHOUSE)'
 	@printf '\n\033[1mScores: table segmentation.segment_scores in %s\033[0m\n' '$(WAREHOUSE)'
 
-test: setup lint ## lint, then run the whole test suite (unit, dbt, end to end)
+test: setup $(SPARK_STAMP) lint ## lint, then run the whole test suite (unit, dbt, end to end)
 	$(call step,Running the tests)
 	$(BIN)/python -m pytest python/tests
 
@@ -176,4 +198,4 @@ lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff format --check python
 
 clean: ## remove generated data, warehouse, models, reports and dbt artefacts (keeps .venv)
-	rm -rf data/raw data/models data/bench data/scoring data/.build data/*.duckdb data/*.duckdb.wal data/*.lock $(OUTPUT_DIR) dbt_project/target dbt_project/logs
+	rm -rf data/raw data/models data/bench data/scoring data/.build data/spark data/*.duckdb data/*.duckdb.wal data/*.lock $(OUTPUT_DIR) dbt_project/target dbt_project/logs

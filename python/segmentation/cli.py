@@ -123,6 +123,18 @@ def _cmd_segment(args: argparse.Namespace) -> None:
     run_segmentation(load_settings())
 
 
+def _cmd_spark(args: argparse.Namespace) -> None:
+    from .spark.run import run_on_spark
+
+    run_on_spark(load_settings())
+
+
+def _cmd_check_java(args: argparse.Namespace) -> None:
+    from .spark.session import check_java
+
+    check_java()
+
+
 def _cmd_score(args: argparse.Namespace) -> None:
     from .scoring import score_customers
 
@@ -233,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     segment = commands.add_parser("segment", help="cluster the customer_features mart and write segments back")
     segment.set_defaults(func=_cmd_segment)
+
+    spark = commands.add_parser(
+        "spark", help="ENGINE=spark: dbt, quality check, MLlib segments and profiles on Spark, in one process"
+    )
+    spark.set_defaults(func=_cmd_spark)
+    check_java = commands.add_parser("check-java", help="ENGINE=spark: check that Java 17 or newer is installed")
+    check_java.set_defaults(func=_cmd_check_java)
 
     score = commands.add_parser("score", help="assign segments to a cleaned new file with the latest saved model")
     score.add_argument("features_warehouse", help="warehouse holding the new file's customer_features mart")

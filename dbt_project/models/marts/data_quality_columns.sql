@@ -21,21 +21,10 @@ column_values as (
 
     {% if profiled %}
     -- missing spellings (empty, NA, N/A, …) count as missing, as in staging
-    select
-        unnest([
-            {% for column in profiled %}
-            {
-                'loaded_as': {{ sql_string(column.name) }},
-                'values_present': count({{ clean_text(sql_identifier(column.name)) }}),
-                'distinct_values': count(distinct {{ clean_text(sql_identifier(column.name)) }})
-            }{{ "," if not loop.last }}
-            {% endfor %}
-        ], recursive := true)
-
-    from {{ source('raw', 'customers') }}
+    {{ column_value_counts(profiled, source('raw', 'customers')) }}
     {% else %}
     select
-        cast(null as varchar) as loaded_as,
+        cast(null as {{ dbt.type_string() }}) as loaded_as,
         cast(0 as bigint) as values_present,
         cast(0 as bigint) as distinct_values
 

@@ -176,6 +176,14 @@ def _label_agreement(inputs: PageInputs) -> dict | None:
     }
 
 
+def _engine(run: Mapping, m: Mapping) -> str:
+    """Which engine ran (ENGINE=spark: initialisation and silhouette sample differ from scikit-learn's)."""
+    params = parameters(run)
+    if params.get("engine") == "spark":
+        return fill(m["engine_spark"], {"version": str(params.get("spark_version") or "")})
+    return m["engine_duckdb"]
+
+
 def build(inputs: PageInputs) -> dict:
     m, run, fmt = inputs.vocab["methodology"], inputs.data.run, inputs.fmt
     k = len(inputs.personas)
@@ -216,6 +224,7 @@ def build(inputs: PageInputs) -> dict:
             m["weightings"].get(run.get("categorical_weighting"), run.get("categorical_weighting")),
         ),
         (m["random_state"], str(run.get("random_state"))),
+        (m["engine"], _engine(run, m)),
         (m["customers"], fmt.number(customers)),
         (m["features"], fmt.number(run.get("features"))),
         (m["previous_run"], str(run["previous_run_id"]) if run.get("previous_run_id") else None),
