@@ -420,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"only the yardstick table (at {DRAW_SIZE:,} rows, and 1,000,000 if in --sizes): a quick run",
     )
+    parser.add_argument(
+        "--orders-lines",
+        type=int,
+        default=10_000_000,
+        help="order lines for the order models' row (default 10 million; 1 million with --skip-largest; 0 to skip)",
+    )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "reports" / "output" / "bench.md"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -449,6 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         log.info("seed notebook method on %s customers", f"{SEED_METHOD_SIZE:,}")
         seed_seconds = seed_method(PROJECT_ROOT / "data" / "bench" / f"customers_{SEED_METHOD_SIZE}.parquet")
     table = render(results, seed_seconds, draws, yardstick)
+    lines = min(args.orders_lines, 1_000_000) if args.skip_largest else args.orders_lines
+    if lines:
+        from .bench_orders import bench_orders, orders_lines
+
+        table += "\n".join(orders_lines(bench_orders(lines, PROJECT_ROOT, env))) + "\n"
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(table, encoding="utf-8")
