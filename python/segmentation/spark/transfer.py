@@ -20,17 +20,22 @@ from .session import remote_url
 
 log = logging.getLogger(__name__)
 
-RAW_TABLES = ("customers", "customers_rejected", "load_metadata", "load_columns")
-
 
 def spark_name(schema: str, table: str) -> str:
     return f"`{schema}`.`{table}`"
 
 
 def raw_to_spark(con: duckdb.DuckDBPyConnection, spark, staging_dir: Path) -> None:
-    """Register DuckDB's raw.* tables in Spark's `raw` database (replacing any)."""
+    """Register every table of DuckDB's raw schema (customers, orders, their rejects and the load's
+    metadata) in Spark's `raw` database, replacing any."""
     spark.sql("create database if not exists raw")
-    for table in RAW_TABLES:
+    raw_tables = [
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw' order by table_name"
+        ).fetchall()
+    ]
+    for table in raw_tables:
         spark.sql(f"drop table if exists {spark_name('raw', table)}")
         if remote_url():
             frame = spark.createDataFrame(con.sql(f"select * from raw.{table}").to_arrow_table())
@@ -40,7 +45,7 @@ def raw_to_spark(con: duckdb.DuckDBPyConnection, spark, staging_dir: Path) -> No
         target.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"copy raw.{table} to {quote_literal(str(target))} (format parquet)")
         spark.sql(f"create table {spark_name('raw', table)} using parquet location {quote_literal(str(target))}")
-    log.info("raw tables registered in Spark: %s", ", ".join(RAW_TABLES))
+    log.info("raw tables registered in Spark: %s", ", ".join(raw_tables))
 
 
 def spark_tables(spark, schema: str) -> list[str]:
