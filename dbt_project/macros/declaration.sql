@@ -137,3 +137,60 @@
 {% macro sql_list(values) -%}
     {%- for value in values -%}{{ sql_string(value) }}{{ ", " if not loop.last }}{%- endfor -%}
 {%- endmacro %}
+
+{#- The CTEs imputation reads: `<medians>` (one row, the median of each column imputed by
+    median) and `<name>_mode` (the most frequent value; ties to the alphabetically first,
+    so runs are reproducible), all over `source`. Ends with a comma: more CTEs follow. -#}
+{% macro imputation_ctes(columns, source, medians='medians') -%}
+{{ medians }} as (
+
+    select
+        {%- for column in columns if column.impute == 'median' %}
+        {{ median_of(column.name) }} as {{ column.name }},
+        {%- endfor %}
+        count(*) as customers
+
+    from {{ source }}
+
+),
+{% for column in columns if column.impute == 'most_frequent' %}
+{{ column.name }}_mode as (
+
+    select {{ column.name }} as value
+    from {{ source }}
+    where {{ column.name }} is not null
+    group by {{ column.name }}
+    order by count(*) desc, {{ column.name }}
+    limit 1
+
+),
+{% endfor %}
+{%- endmacro %}
+
+{#- A column with its gap filled as declared: the median (rounded for integers), the most
+    frequent value, a constant, else the declared fallback when the column is empty. -#}
+{% macro imputed_value(column, relation, medians='medians') -%}
+    {%- if column.impute == 'median' -%}
+        {%- set filled = 'coalesce(' ~ relation ~ '.' ~ column.name ~ ', ' ~ medians ~ '.' ~ column.name ~ ', '
+            ~ sql_constant(column.fallback, column) ~ ')' -%}
+        cast({{ 'round(' ~ filled ~ ')' if column.type == 'integer' else filled }} as {{ column_type(column) }})
+    {%- elif column.impute == 'most_frequent' -%}
+        coalesce({{ relation }}.{{ column.name }}, (select value from {{ column.name }}_mode), {{ sql_constant(column.fallback, column) }})
+    {%- elif column.impute == 'constant' -%}
+        coalesce({{ relation }}.{{ column.name }}, {{ sql_constant(column.impute_value, column) }})
+    {%- else -%}
+        {{ relation }}.{{ column.name }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The rank of each ordered category's level (`<name>_level`, 0 = its first level), as
+    extra select items after a `*`. -#}
+{% macro level_ranks(columns) -%}
+    {%- for column in columns if column.ordered %},
+        case {{ column.name }}
+            {%- for level in column.levels %}
+            when {{ sql_string(level.value) }} then {{ loop.index0 }}
+            {%- endfor %}
+        end as {{ column.name }}_level
+    {%- endfor %}
+{%- endmacro %}

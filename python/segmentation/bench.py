@@ -97,6 +97,25 @@ class SizeResult:
         return max((step.peak_rss_gib for step in self.steps), default=0.0)
 
 
+def work_env(root: Path, work: Path, env_base: dict[str, str], **extra: str) -> dict[str, str]:
+    """The environment of a bench run whose models, outputs and dbt artefacts live under `work`
+    (settings a user may have exported, such as K, are left out)."""
+    env = {
+        **env_base,
+        "PYTHONPATH": str(root / "python"),
+        "SEGMENTATION_MODELS_DIR": str(work / "models"),
+        "SEGMENTATION_OUTPUT_DIR": str(work / "output"),
+        "DBT_TARGET_PATH": str(work / "dbt_target"),
+        "DBT_LOG_PATH": str(work / "dbt_target" / "logs"),
+        "DBT_PROFILES_DIR": str(root / "dbt_project"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **extra,
+    }
+    for variable in ("K", "ALGO", "WEIGHTING", "K_MIN", "K_MAX"):
+        env.pop(variable, None)
+    return env
+
+
 def run_measured(name: str, command: list[str], env: dict[str, str], cwd: Path) -> StepResult:
     """Run one step as a child process; wall time and that child's peak RSS."""
     started = time.perf_counter()
@@ -143,17 +162,7 @@ def bench_size(rows: int, root: Path, env_base: dict[str, str], seed: int | None
     truth = data_dir / f"truth_{suffix}.parquet"
     result = SizeResult(rows)
     log.info("%s customers%s", f"{rows:,}", "" if seed is None else f" (generator seed {seed})")
-    env = {
-        **env_base,
-        "PYTHONPATH": str(root / "python"),
-        "SEGMENTATION_MODELS_DIR": str(work / "models"),
-        "SEGMENTATION_OUTPUT_DIR": str(work / "output"),
-        "DBT_TARGET_PATH": str(work / "dbt_target"),
-        "DBT_LOG_PATH": str(work / "dbt_target" / "logs"),
-        "DBT_PROFILES_DIR": str(root / "dbt_project"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    env.pop("K", None)
+    env = work_env(root, work, env_base)
     published = work / "warehouse.duckdb"
     building = work / ".build" / "warehouse.duckdb"
     if not data.exists() or not truth.exists():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from .bench import StepResult, run_measured
+from .bench import StepResult, run_measured, work_env
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +49,8 @@ def bench_orders(lines: int, root: Path, env_base: dict[str, str]) -> OrdersResu
     data = data_dir / f"orders_customers_{customers}.parquet"
     orders = data_dir / f"orders_{customers}.parquet"
     result = OrdersResult(customers)
-    env = {
-        **env_base,
-        "PYTHONPATH": str(root / "python"),
-        "SEGMENTATION_MODELS_DIR": str(work / "models"),
-        "SEGMENTATION_OUTPUT_DIR": str(work / "output"),
-        "DBT_TARGET_PATH": str(work / "dbt_target"),
-        "DBT_LOG_PATH": str(work / "dbt_target" / "logs"),
-        "DBT_PROFILES_DIR": str(root / "dbt_project"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DECLARATION": str(root / "dbt_project" / "declarations" / "default.yml"),
-    }
+    declaration = str(root / "dbt_project" / "declarations" / "default.yml")
+    env = work_env(root, work, env_base, DECLARATION=declaration)
     if not data.exists():
         command = [python, "-m", "segmentation", "generate", str(data), "--rows", str(customers)]
         result.steps.append(run_measured("generate customers", command, env, root))

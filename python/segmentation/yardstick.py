@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from .bench import DRAW_SIZE, adjusted_rand_from_counts, run_measured
+from .bench import DRAW_SIZE, adjusted_rand_from_counts, run_measured, work_env
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +68,7 @@ def yardstick_draw(rows: int, seed: int, root: Path, env_base: dict[str, str]) -
     dbt = str(Path(python).parent / "dbt")
     work = root / "data" / "bench" / f"yardstick_{rows}_seed{seed}"
     data, truth = work / "customers.parquet", work / "truth.parquet"
-    env = {
-        **env_base,
-        "PYTHONPATH": str(root / "python"),
-        "SEGMENTATION_WAREHOUSE": str(work / "warehouse.duckdb"),
-        "SEGMENTATION_MODELS_DIR": str(work / "models"),
-        "SEGMENTATION_OUTPUT_DIR": str(work / "output"),
-        "DBT_TARGET_PATH": str(work / "dbt_target"),
-        "DBT_LOG_PATH": str(work / "dbt_target" / "logs"),
-        "DBT_PROFILES_DIR": str(root / "dbt_project"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    for variable in ("K", "ALGO", "WEIGHTING", "K_MIN", "K_MAX"):
-        env.pop(variable, None)
+    env = work_env(root, work, env_base, SEGMENTATION_WAREHOUSE=str(work / "warehouse.duckdb"))
     log.info("yardstick: %s customers, generator seed %d", f"{rows:,}", seed)
     if not data.exists() or not truth.exists():
         generate = [python, "-m", "segmentation", "generate", str(data), "--rows", str(rows), "--seed", str(seed)]

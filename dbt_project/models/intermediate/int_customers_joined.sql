@@ -26,32 +26,7 @@ behaviour as (
 
 {%- if behaviour %}
 
-attribute_medians as (
-
-    select
-        {%- for column in attributes if column.impute == 'median' %}
-        {{ median_of(column.name) }} as {{ column.name }},
-        {%- endfor %}
-        count(*) as customers
-
-    from customers
-
-),
-
-{%- for column in attributes if column.impute == 'most_frequent' %}
-
-{{ column.name }}_mode as (
-
-    select {{ column.name }} as value
-    from customers
-    where {{ column.name }} is not null
-    group by {{ column.name }}
-    order by count(*) desc, {{ column.name }}
-    limit 1
-
-),
-{%- endfor %}
-
+{{ imputation_ctes(attributes, 'customers', 'attribute_medians') }}
 behaviour_maxima as (
 
     select
@@ -72,17 +47,7 @@ joined as (
     select
         coalesce(customers.customer_id, behaviour.customer_id) as customer_id,
         {%- for column in attributes %}
-        {%- if column.impute == 'median' %}
-        cast(coalesce(customers.{{ column.name }}, attribute_medians.{{ column.name }}, {{ sql_constant(column.fallback, column) }})
-            as {{ column_type(column) }}) as {{ column.name }},
-        {%- elif column.impute == 'most_frequent' %}
-        coalesce(customers.{{ column.name }}, (select value from {{ column.name }}_mode), {{ sql_constant(column.fallback, column) }})
-            as {{ column.name }},
-        {%- elif column.impute == 'constant' %}
-        coalesce(customers.{{ column.name }}, {{ sql_constant(column.impute_value, column) }}) as {{ column.name }},
-        {%- else %}
-        customers.{{ column.name }},
-        {%- endif %}
+        {{ imputed_value(column, 'customers', 'attribute_medians') }} as {{ column.name }},
         {%- endfor %}
         {%- for column in behaviour %}
         {%- if column.when_no_orders in ('max', 'median') %}
@@ -108,13 +73,7 @@ final as (
 
     select
         *
-        {%- for column in attributes if column.ordered %},
-        case {{ column.name }}
-            {%- for level in column.levels %}
-            when {{ sql_string(level.value) }} then {{ loop.index0 }}
-            {%- endfor %}
-        end as {{ column.name }}_level
-        {%- endfor %}
+        {{- level_ranks(attributes) }}
 
     from joined
 
