@@ -187,7 +187,7 @@ score-steps: begin
 
 test: setup $(SPARK_STAMP) lint ## lint, then run the whole test suite (unit, dbt, end to end)
 	$(call step,Running the tests)
-	$(BIN)/python -m pytest python/tests
+	env -u DATA -u ORDERS -u AS_OF -u DECLARATION $(BIN)/python -m pytest python/tests
 
 bench: setup ## benchmark 10 thousand, 1 million and 10 million customers (BENCH_FLAGS="--skip-largest --draws 0" for a quick run)
 	$(call step,Benchmark: the real pipeline at each size, and the seed notebook's method at 1 million)

@@ -111,7 +111,7 @@ def work_env(root: Path, work: Path, env_base: dict[str, str], **extra: str) -> 
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         **extra,
     }
-    for variable in ("K", "ALGO", "WEIGHTING", "K_MIN", "K_MAX"):
+    for variable in ("K", "ALGO", "WEIGHTING", "K_MIN", "K_MAX", "DATA", "ORDERS", "AS_OF", "DECLARATION"):
         env.pop(variable, None)
     return env
 

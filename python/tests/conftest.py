@@ -29,7 +29,11 @@ def pipeline_env(workdir: Path, **extra: str) -> dict[str, str]:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
     )
-    env.pop("K", None)
+    # a run's own settings, which `make test` itself exports (DATA, ORDERS…), never leak into the runs tested
+    for variable in ("K", "DATA", "ORDERS", "AS_OF", "DECLARATION", "ALGO", "WEIGHTING", "K_MIN", "K_MAX", "ENGINE"):
+        env.pop(variable, None)
+    for variable in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(variable, None)
     env.update(extra)
     return env
 
