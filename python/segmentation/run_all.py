@@ -66,7 +66,7 @@ class Dbt:
         return result
 
     def parse(self) -> None:
-        self.manifest = self._invoke(["parse"], "parse").result
+        self.manifest = self._invoke(["parse", "--quiet"], "parse").result
 
     def build(self, *args: str) -> None:
         if self.manifest is None:
