@@ -77,8 +77,12 @@ help: ## list the targets
 	@printf '\nVariables: DATA=%s ORDERS=%s AS_OF=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s MAX_QUARANTINE_SHARE=%s CSV_SEP=%s CSV_ENCODING=%s\n' \
 	  "$$DATA" "$$ORDERS" '$(AS_OF)' '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)' '$(MAX_QUARANTINE_SHARE)' '$(CSV_SEP)' '$(CSV_ENCODING)'
 
-all: setup $(DEFAULT_INPUTS) ## set up, then build everything and write the PDF report (DATA=file.csv|.parquet, ORDERS=order_lines.csv, AS_OF=)
+all: setup $(DEFAULT_INPUTS) ## set up, then build everything and write the PDF report, in one process (DATA=file.csv|.parquet, ORDERS=order_lines.csv, AS_OF=)
+ifeq ($(SPARK),)
+	@$(SEGMENTATION) run '$(WAREHOUSE)' $(INPUTS)
+else
 	@$(SEGMENTATION) exclusive '$(WAREHOUSE)' -- $(MAKE) --no-print-directory report
+endif
 	@printf '\n\033[1mReport: %s/segment_report.pdf\033[0m\n' '$(OUTPUT_DIR)'
 	@printf 'Also: %s/segment_report.html (self-contained), %s/segment_assignments.csv (CRM export)\n' '$(OUTPUT_DIR)' '$(OUTPUT_DIR)'
 

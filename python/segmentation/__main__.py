@@ -1,5 +1,13 @@
-import logging
 import os
+
+# Idle OpenMP threads (scikit-learn's, openTSNE's) sleep instead of spinning. Read once, when
+# each library's OpenMP runtime loads, so it is set before any of them is imported. It changes
+# no result (only how a waiting thread waits), but on a busy machine, or one with fewer free
+# cores than threads, spinning threads steal the cores the working ones need: measured on a
+# loaded 2-core machine, openTSNE's 2-thread map of 1,000 points took 19 s instead of 3 s.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import logging
 import sys
 
 from .cli import main

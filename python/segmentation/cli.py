@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import load_settings
-from .errors import UserError
+from .errors import ToolFailed, UserError
 
 log = logging.getLogger("segmentation")
 
@@ -83,28 +83,33 @@ def _cmd_init(args: argparse.Namespace) -> None:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> None:
+    ingest_files(args.input, args.orders, args.declaration_of)
+
+
+def ingest_files(data: str | None, orders: str | None, declaration_of: str | None = None) -> None:
+    """Check the declaration and the input files, load them into raw.customers and raw.orders."""
     from .ingest import load_raw_file
     from .orders_ingest import load_orders, orders_only_customers
     from .warehouse import connect
 
     explicit = None
-    if args.declaration_of:  # scoring: clean the new file as the model's own data were
-        from .declaration import declaration_of
+    if declaration_of:  # scoring: clean the new file as the model's own data were
+        from .declaration import declaration_of as declared
 
-        explicit = declaration_of(Path(args.declaration_of))
-    if not args.input and not args.orders:
+        explicit = declared(Path(declaration_of))
+    if not data and not orders:
         raise UserError("no input file given: set DATA=customers.csv, ORDERS=order_lines.csv, or both.")
-    declaration = _declare(args.input, explicit, args.orders)
-    if args.input and not declaration.spec.get("customer_table", True):
+    declaration = _declare(data, explicit, orders)
+    if data and not declaration.spec.get("customer_table", True):
         raise UserError(f"{declaration.path} declares order lines only: leave DATA= out, or declare its columns.")
     with connect(load_settings().warehouse) as con:
-        load_orders(con, declaration, Path(args.orders) if args.orders else None)
-        if not args.input:
+        load_orders(con, declaration, Path(orders) if orders else None)
+        if not data:
             orders_only_customers(con, declaration)
             return
         load_raw_file(
             con,
-            Path(args.input),
+            Path(data),
             declaration.file_columns(required=True),
             optional=declaration.file_columns(required=False),
             declaration=str(declaration.path),
@@ -159,6 +164,17 @@ def _cmd_report(args: argparse.Namespace) -> None:
     lang = args.lang or os.environ.get("REPORT_LANG") or "en"
     pdf = render_report(settings.warehouse, settings.output_dir, lang=lang)
     log.info("report written: %s (beside it: %s, %s)", pdf, HTML_FILENAME, ASSIGNMENTS_FILENAME)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from .run_all import run_pipeline
+
+    try:
+        import weasyprint  # noqa: F401 (checked before any step, with the same advice as `report`)
+    except OSError as error:
+        raise UserError(f"{PANGO_ADVICE} ({error})") from None
+    lang = args.lang or os.environ.get("REPORT_LANG") or "en"
+    run_pipeline(Path(args.warehouse).resolve(), args.input, args.orders, lang)
 
 
 def _cmd_exclusive(args: argparse.Namespace) -> None:
@@ -261,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="render the persona report (PDF)")
     report.add_argument("--lang", choices=["en", "fr"], help="report language (default: REPORT_LANG or en)")
     report.set_defaults(func=_cmd_report)
+    run = commands.add_parser(
+        "run", help="`make all` in one process: begin, ingest, dbt, quality, segment, profiles, publish, report"
+    )
+    run.add_argument("warehouse", help="published warehouse file")
+    run.add_argument("input", nargs="?", help="customer export (.csv or .parquet)")
+    run.add_argument("--orders", help="order lines (.csv or .parquet)")
+    run.add_argument("--lang", choices=["en", "fr"], help="report language (default: REPORT_LANG or en)")
+    run.set_defaults(func=_cmd_run)
+
     exclusive = commands.add_parser("exclusive", help="run a command holding the warehouse's lock (one run at a time)")
     exclusive.add_argument("warehouse", help="published warehouse file")
     exclusive.add_argument("command_line", nargs=argparse.REMAINDER, help="-- command and arguments")
@@ -293,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, whatever the data
         return 2
+    except ToolFailed as exc:
+        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted; the warehouse keeps its previous complete results.", file=sys.stderr)
         return 130

@@ -37,7 +37,14 @@ def lock_path(warehouse: Path) -> Path:
 
 
 def run_exclusively(warehouse: Path, command: Sequence[str]) -> int:
-    """Run `command` while holding the warehouse's lock; refuse if another run holds it.
+    """Run `command` while holding the warehouse's lock; refuse if another run holds it."""
+    with exclusive(warehouse):
+        return subprocess.call(list(command))
+
+
+@contextmanager
+def exclusive(warehouse: Path) -> Iterator[None]:
+    """Hold the warehouse's lock (and the checkout's turn); refuse if another run holds it.
 
     The lock is released by the kernel when this process ends, however it ends, so
     a killed run never leaves a stale lock behind.
@@ -59,7 +66,7 @@ def run_exclusively(warehouse: Path, command: Sequence[str]) -> int:
         handle.write(str(os.getpid()))
         handle.flush()
         with _project_turn():
-            return subprocess.call(list(command))
+            yield
 
 
 @contextmanager

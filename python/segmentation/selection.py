@@ -21,6 +21,7 @@ The rule that combines them (``choose_k``), in order:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ STABILITY_THRESHOLD = 0.8
 # Below this many rows one thread fits K-Means faster than two (and is immune to the
 # spin-waiting that makes OpenMP crawl when another process holds the other core).
 SINGLE_THREAD_ROWS = 50_000
+MAX_FIT_THREADS = 4  # the latent class model's candidate k fitted side by side, at most this many at once
 
 
 @dataclass(frozen=True)
@@ -355,9 +357,17 @@ def evaluate_mixture_k(
     def quick_fit(points, k: int, seed: int) -> LatentClassModel:
         return LatentClassModel(k, n_init=3, keep_starts=1, random_state=seed).fit(points)
 
-    with threadpool_limits(1 if len(sample) <= SINGLE_THREAD_ROWS else None):
-        for k in ks:
-            model = LatentClassModel(k, n_init=n_init, random_state=random_state).fit(sample)
+    def full_fit(k: int) -> LatentClassModel:
+        return LatentClassModel(k, n_init=n_init, random_state=random_state).fit(sample)
+
+    single_thread = len(sample) <= SINGLE_THREAD_ROWS
+    with threadpool_limits(1 if single_thread else None):
+        # Each k's fit is independent and seeded: on a sample small enough for one BLAS thread,
+        # the fits run side by side (numpy releases the GIL) and give the same models as in turn.
+        workers = min(len(ks), os.cpu_count() or 1, MAX_FIT_THREADS) if single_thread else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            models = list(pool.map(full_fit, ks))
+        for k, model in zip(ks, models, strict=True):
             fitted[k] = model
             bic.append(float(model.bic_))
             icl.append(float(model.icl_))

@@ -1,0 +1,180 @@
+"""`python -m segmentation run`: `make all`'s steps in one process (DuckDB engine).
+
+The steps are the same modules the Makefile's targets call one by one, with the same
+arguments and guarantees: the warehouse's lock for the whole run, a working copy that is
+published only when every step has succeeded, and the report rendered from the published
+warehouse. What one process saves is start-up: one interpreter and its imports instead of
+eight, and dbt through its programmatic runner, parsed once, the manifest kept in memory
+for both builds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import Settings, load_settings
+from .errors import ToolFailed
+
+log = logging.getLogger(__name__)
+
+MART_BUILD = ("--exclude", "source:segmentation+")
+# the manifest of the first build stays the one Python reads
+PROFILES_BUILD = ("--select", "source:segmentation+", "--no-write-json")
+
+
+@contextmanager
+def step(title: str, key: str, timings: dict[str, float]) -> Iterator[None]:
+    """The Makefile's `==>` banner, then the step's duration (and kept for the closing summary)."""
+    sys.stderr.flush()
+    sys.stdout.write(f"\n\033[1m==> {title}\033[0m\n")
+    sys.stdout.flush()
+    started = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - started
+    log.info("%s done in %.1f s", key, timings[key])
+
+
+class Dbt:
+    """dbt-duckdb in this process: one parse, then builds that reuse its manifest."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.manifest = None
+
+    def _invoke(self, command: list[str], what: str):
+        from dbt.cli.main import dbtRunner
+
+        profiles = os.environ.get("DBT_PROFILES_DIR") or str(self.settings.dbt_project_dir)
+        where = ["--project-dir", str(self.settings.dbt_project_dir), "--profiles-dir", profiles]
+        try:
+            result = dbtRunner(manifest=self.manifest).invoke([*command, *where])
+        finally:
+            release_warehouse(self.settings.warehouse)
+        if isinstance(result.exception, KeyboardInterrupt):
+            raise KeyboardInterrupt
+        if not result.success:
+            raise ToolFailed(
+                f"dbt {what} failed: see the messages above and {self.settings.dbt_target_dir / 'logs' / 'dbt.log'}; "
+                "the published results are unchanged."
+            )
+        return result
+
+    def parse(self) -> None:
+        self.manifest = self._invoke(["parse", "--quiet"], "parse").result
+
+    def build(self, *args: str) -> None:
+        if self.manifest is None:
+            self.parse()
+        self._invoke(["build", "--exclude-resource-type", "unit_test", *args], f"build {' '.join(args)}")
+
+
+def release_warehouse(warehouse: Path) -> None:
+    """Make dbt-duckdb let go of the warehouse file, so that the next step can open it read-write.
+
+    dbt-duckdb keeps one DuckDB database per process (its connection manager's environment);
+    it is closed here, and dropped, so the next build opens a fresh one.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None and getattr(environment, "conn", None) is not None:
+            environment.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def _check_openable(warehouse: Path) -> None:
+    from .warehouse import connect
+
+    with connect(warehouse):
+        pass
+
+
+def run_pipeline(warehouse: Path, data: str | None, orders: str | None, lang: str) -> None:
+    """begin → ingest → dbt mart → quality → segment → dbt profiles → publish → report, holding the lock."""
+    from .runs import build_path, exclusive
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with exclusive(warehouse):
+        build = build_path(warehouse)
+        os.environ["SEGMENTATION_WAREHOUSE"] = str(build)  # dbt's profile reads it too
+        settings = load_settings()
+        dbt = Dbt(settings)
+        inputs = " ".join(name for name in (data, orders) if name)
+        steps: list[tuple[str, str, Callable[[], object]]] = [
+            ("begin", f"Starting a working copy of {warehouse}", lambda: _begin(warehouse)),
+            ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(data, orders)),
+            ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build)),
+            ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
+            ("segment", "Clustering customers", lambda: _segment(settings)),
+            ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
+            ("publish", f"Publishing {warehouse}", lambda: _publish(warehouse)),
+            ("report", "Rendering the persona report", lambda: _report(warehouse, settings, lang)),
+        ]
+        for key, title, action in steps:
+            with step(title, key, timings):
+                action()
+    summary = ", ".join(f"{key} {seconds:.1f} s" for key, seconds in timings.items())
+    log.info("all steps done in %.1f s (%s)", time.perf_counter() - started, summary)
+
+
+def _max_share() -> str:
+    return os.environ.get("MAX_QUARANTINE_SHARE", "").strip() or "0.20"
+
+
+def _begin(warehouse: Path) -> None:
+    from .runs import begin
+
+    begin(warehouse)
+
+
+def _ingest(data: str | None, orders: str | None) -> None:
+    from .cli import ingest_files
+
+    ingest_files(data, orders)
+
+
+def _dbt_mart(dbt: Dbt, build: Path) -> None:
+    dbt.build(*MART_BUILD)
+    _check_openable(build)
+
+
+def _quality(settings: Settings) -> None:
+    from .quality import check_quality
+
+    check_quality(settings.warehouse)
+
+
+def _segment(settings: Settings) -> None:
+    from .pipeline import run_segmentation
+
+    run_segmentation(settings)
+
+
+def _dbt_profiles(dbt: Dbt, build: Path) -> None:
+    dbt.build(*PROFILES_BUILD)
+    _check_openable(build)
+
+
+def _publish(warehouse: Path) -> None:
+    from .runs import publish
+
+    publish(warehouse)
+
+
+def _report(warehouse: Path, settings: Settings, lang: str) -> None:
+    from .export import ASSIGNMENTS_FILENAME
+    from .report import HTML_FILENAME, render_report
+
+    os.environ["SEGMENTATION_WAREHOUSE"] = str(warehouse)  # the report reads the published warehouse
+    pdf = render_report(warehouse, settings.output_dir, lang=lang)
+    log.info("report written: %s (beside it: %s, %s)", pdf, HTML_FILENAME, ASSIGNMENTS_FILENAME)
