@@ -36,7 +36,7 @@ class OrdersResult:
 
     @property
     def peak(self) -> float:
-        return max((step.peak_rss_gib for step in self.steps), default=0.0)
+        return max((step.peak_rss_gib for step in self.steps if not step.name.startswith("generate")), default=0.0)
 
 
 def bench_orders(lines: int, root: Path, env_base: dict[str, str]) -> OrdersResult:
