@@ -243,6 +243,11 @@ def drop_constant_features(table: pa.Table, contract: FeatureContract) -> tuple[
     Returns the reduced contract and the dropped column names, for the report's note.
     """
     dropped = [column for column in contract.features if pc.count_distinct(table.column(column)).as_py() <= 1]
+    return without_features(contract, dropped)
+
+
+def without_features(contract: FeatureContract, dropped: list[str]) -> tuple[FeatureContract, list[str]]:
+    """The contract less the features with a single value (however they were counted); stops when none is left."""
     if not dropped:
         return contract, []
     reduced = replace(

@@ -1,7 +1,7 @@
 """A latent class model for mixed data: each column on its own terms.
 
-One-hot K-Means weighs a nine-level profession less than one standardised number and a
-yes/no as much as age; the weights are an accident of the encoding. A latent class
+One-hot K-Means weighs a nine-level category less than one standardised number and a
+yes/no as much as a measured quantity; the weights are an accident of the encoding. A latent class
 model instead explains every column inside each class by a distribution made for it:
 
 - numeric and ordinal columns with many values (log1p first where the contract declares

@@ -26,7 +26,15 @@ from ..clustering import Segmentation, match_segments
 from ..config import Settings
 from ..contract import FeatureContract, load_contract
 from ..errors import UserError
-from ..features import WEIGHTINGS, _blocks, _to_frame, build_preprocessor, transform, units_to_encoded
+from ..features import (
+    WEIGHTINGS,
+    _blocks,
+    _to_frame,
+    build_preprocessor,
+    transform,
+    units_to_encoded,
+    without_features,
+)
 from ..models_io import save_model
 from ..pipeline import _check_enough, _check_settings, _label_agreement, _source_file, make_run_id, pick_weighting
 from ..pipeline import stage as timed
@@ -87,22 +95,7 @@ def _drop_constant(frame, contract: FeatureContract) -> tuple[FeatureContract, l
     from pyspark.sql import functions as F
 
     row = frame.agg(*[F.countDistinct(F.col(c)).alias(c) for c in contract.features]).collect()[0]
-    dropped = [c for c in contract.features if row[c] <= 1]
-    if not dropped:
-        return contract, []
-    reduced = replace(
-        contract,
-        numeric=tuple(c for c in contract.numeric if c not in dropped),
-        ordinal=tuple(c for c in contract.ordinal if c not in dropped),
-        categorical=tuple(c for c in contract.categorical if c not in dropped),
-    )
-    if not reduced.features:
-        raise UserError(
-            f"every feature of {contract.relation} has a single value ({', '.join(dropped)}): there is nothing "
-            "to cluster on. Check that the input file is the customer export you meant."
-        )
-    log.warning("features with a single value, left out of the clustering: %s", ", ".join(dropped))
-    return reduced, dropped
+    return without_features(contract, [c for c in contract.features if row[c] <= 1])
 
 
 def encoded_columns(preprocessor, contract: FeatureContract) -> list:
