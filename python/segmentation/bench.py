@@ -4,11 +4,10 @@ Each size gets its own generated Parquet file (cached under data/bench/) and its
 warehouse. Every pipeline step runs as its own process, exactly as `make all` runs
 it, so that wall time and peak resident memory are measured per step (os.wait4 gives
 the child's own rusage). The clustering step reports its inner stages itself
-(`segmentation_runs.stage_seconds`). On the 1 million file, the same run also times
-a faithful re-implementation of the seed notebook's method (pandas one-hot,
-StandardScaler, K-Means elbow for k = 1…10 with n_init=10 on the whole table, final
-K-Means and PCA; its t-SNE cannot finish at that size and is left out) and prints the
-ratio. Agreement with the planted segments (adjusted Rand index) is printed per size,
+(`segmentation_runs.stage_seconds`). Beside them, the pairs (module ``bench_pairs``):
+`make all` against the seed notebook's method on the same file, in the same run, with the
+ratios the speed targets are about. Agreement with the planted segments (adjusted Rand index)
+is printed per size,
 and at 10 thousand also over a few other draws of the generator (``--draws``), since
 one draw of that size is noisy. At 10 thousand rows `make all` itself is timed too, on
 the default data: that is the command its budget is about. A last table sets the
@@ -43,7 +42,6 @@ from .config import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZES = (10_000, 1_000_000, 10_000_000)
-SEED_METHOD_SIZE = 1_000_000
 BUDGETS = {10_000: (20.0, None), 1_000_000: (60.0, 3.0), 10_000_000: (300.0, 8.0)}  # seconds, GiB
 INNER_STAGES = ("read", "features", "k_selection", "fit_assign", "projection", "write_back")
 DRAW_SIZE = 10_000  # where the ARI is noisy enough to need several draws
@@ -239,36 +237,6 @@ def make_all(root: Path, env_base: dict[str, str], runs: int = MAKE_ALL_RUNS) ->
     return [run_measured(f"make all ({index + 1}/{runs})", command, env, root) for index in range(runs)]
 
 
-def seed_method(path: Path, random_state: int = 42) -> float:
-    """The seed notebook's method on the same file, timed in this process (seconds)."""
-    import pandas as pd
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    started = time.perf_counter()
-    frame = pd.read_parquet(path).drop(columns=["ID"])
-    numeric = ["Age", "Work_Experience", "Family_Size"]
-    for column in numeric:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-        frame[column] = frame[column].fillna(frame[column].median())
-    categorical = [c for c in frame.columns if c not in numeric]
-    for column in categorical:
-        frame[column] = frame[column].fillna(frame[column].mode()[0])
-    encoded = pd.get_dummies(frame, columns=categorical)
-    matrix = StandardScaler().fit_transform(encoded)
-    inertia = []
-    for k in range(1, 11):
-        inertia.append(
-            KMeans(n_clusters=k, init="k-means++", n_init=10, random_state=random_state).fit(matrix).inertia_
-        )
-        log.info("  seed method: k=%d fitted (%.0f s)", k, time.perf_counter() - started)
-    labels = KMeans(n_clusters=4, init="k-means++", n_init=10, random_state=random_state).fit_predict(matrix)
-    PCA(n_components=2).fit_transform(matrix)
-    assert len(labels) == len(frame)
-    return time.perf_counter() - started
-
-
 def quality_lines(results: list[SizeResult], draws: list[float]) -> list[str]:
     """Agreement with the planted segments: does it drop with scale?
 
@@ -329,7 +297,6 @@ def memory_lines(results: list[SizeResult]) -> list[str]:
 
 def render(
     results: list[SizeResult],
-    seed_seconds: float | None,
     draws: list[float] | None = None,
     yardstick: list | None = None,
 ) -> str:
@@ -393,17 +360,6 @@ def render(
         from .yardstick import yardstick_lines
 
         lines += ["", *yardstick_lines(yardstick)]
-    if seed_seconds is not None:
-        ours = next((r.total for r in results if r.rows == SEED_METHOD_SIZE), None)
-        lines += [
-            "",
-            f"Seed notebook method on the same {SEED_METHOD_SIZE:,}-row file (one-hot, StandardScaler, elbow k = 1…10 "
-            f"with n_init = 10 on every row, final K-Means, PCA; no t-SNE): **{seed_seconds:.1f} s**.",
-        ]
-        if ours:
-            lines.append(
-                f"This pipeline, end to end with its report: **{ours:.1f} s**, **{seed_seconds / ours:.1f}×** faster."
-            )
     return "\n".join(lines) + "\n"
 
 
@@ -411,7 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segmentation.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="comma-separated row counts")
     parser.add_argument("--skip-largest", action="store_true", help="leave out the largest size (quick run)")
-    parser.add_argument("--no-seed-method", action="store_true", help="do not time the seed notebook's method")
+    parser.add_argument(
+        "--no-pairs",
+        action="store_true",
+        help="leave out the side-by-side runs of `make all` and the seed notebook's method on the same files",
+    )
     parser.add_argument(
         "--draws",
         type=int,
@@ -459,11 +419,13 @@ def main(argv: list[str] | None = None) -> int:
         if DRAW_SIZE in sizes
         else []
     )
-    seed_seconds = None
-    if not args.no_seed_method and SEED_METHOD_SIZE in sizes:
-        log.info("seed notebook method on %s customers", f"{SEED_METHOD_SIZE:,}")
-        seed_seconds = seed_method(PROJECT_ROOT / "data" / "bench" / f"customers_{SEED_METHOD_SIZE}.parquet")
-    table = render(results, seed_seconds, draws, yardstick)
+    table = render(results, draws, yardstick)
+    if not args.no_pairs:
+        from .bench_pairs import PAIRS, bench_pair, pair_lines
+
+        largest = max(sizes)
+        pairs = [bench_pair(rows, tsne, PROJECT_ROOT, env) for rows, tsne in PAIRS if rows <= max(largest, 10_695)]
+        table += "\n" + "\n".join(pair_lines(pairs)) + "\n"
     lines = min(args.orders_lines, 1_000_000) if args.skip_largest else args.orders_lines
     if lines:
         from .bench_orders import bench_orders, orders_lines
