@@ -12,6 +12,7 @@ fixed dpi: an SVG with thousands of points takes WeasyPrint minutes to lay out.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -154,9 +155,15 @@ def _figure(width_mm: float, height_mm: float, layout: str | None = None) -> Fig
 
 
 def _save(fig: Figure, path: Path, dpi: int | None = None) -> Path:
+    """Write through a temporary file, then rename: a killed render never leaves half a chart."""
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"Date": None} if path.suffix == ".svg" else {}
-    fig.savefig(path, dpi=dpi, metadata=metadata, transparent=False, facecolor="white")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(temporary, format=path.suffix[1:], dpi=dpi, metadata=metadata, transparent=False, facecolor="white")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     logger.debug("wrote chart %s", path)
     return path
 

@@ -52,6 +52,11 @@ def draw(
     titles: Mapping[str, str],
     number: Callable[[float], str],
 ) -> Path:
+    with charts.mpl.rc_context({"svg.hashsalt": "segment-report"}):  # stable ids: the same data, the same file
+        return _draw(path, rows, order, colours, titles, number)
+
+
+def _draw(path, rows, order, colours, titles, number) -> Path:
     features = [m for m in MEASURES if any(r["feature"] == m for r in rows)]
     fig = charts._figure(170, 18 + 9 * len(order), layout="constrained")
     axes = fig.subplots(1, len(features), sharey=True, squeeze=False)[0]

@@ -1,0 +1,119 @@
+"""Drawing a render's charts: each chart once per content, the others in parallel processes.
+
+A chart is a pure function of its arguments, so a fingerprint of them (and of the code that
+draws) says whether the file already in ``charts/`` is the one this render would draw: a
+report rendered again from the same warehouse draws nothing. The charts that must be drawn
+are spread over forked worker processes (matplotlib holds the GIL while it draws, so
+threads would take turns); where fork is unavailable, or there is little to draw, they are
+drawn here, one after the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = ".fingerprints.json"  # chart file name → fingerprint of what drew it
+MAX_WORKERS = 4
+_CODE_MODULES = ("segmentation.charts", "segmentation.report.behaviour", "segmentation.report.figures")
+
+
+@dataclass(frozen=True)
+class ChartJob:
+    """One chart to draw: ``draw(path, *args, **kwargs)`` writes ``path`` and returns it."""
+
+    key: str
+    draw: Callable[..., Path]
+    path: Path
+    args: tuple = ()
+    kwargs: Mapping = field(default_factory=dict)
+
+    def fingerprint(self, code: str) -> str:
+        """The arguments and the drawing code, hashed: equal fingerprints draw equal files."""
+        payload = pickle.dumps(
+            (code, self.draw.__module__, self.draw.__qualname__, self.path.name, self.args, dict(self.kwargs)),
+            protocol=5,
+        )
+        return hashlib.sha256(payload).hexdigest()
+
+    def __call__(self) -> Path:
+        return self.draw(self.path, *self.args, **self.kwargs)
+
+
+def code_version() -> str:
+    """The source of the modules that draw, and matplotlib's version: a change in either redraws."""
+    import importlib
+
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for name in _CODE_MODULES:
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def draw_all(jobs: Sequence[ChartJob], charts_dir: Path, workers: int | None = None) -> dict[str, Path]:
+    """Draw the jobs whose file is missing or out of date; returns every job's path by key."""
+    started = time.perf_counter()
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    known = _read_manifest(charts_dir)
+    code = code_version()
+    fingerprints = {job.path.name: job.fingerprint(code) for job in jobs}
+    todo = [j for j in jobs if known.get(j.path.name) != fingerprints[j.path.name] or not j.path.is_file()]
+    for job in todo:
+        known.pop(job.path.name, None)  # forgotten before drawing: a failed draw is never taken as current
+    _write_manifest(charts_dir, known)
+    _run(todo, _workers(workers, len(todo)))
+    _write_manifest(charts_dir, {**known, **fingerprints})
+    logger.info(
+        "charts: %d drawn, %d unchanged, in %.2f s", len(todo), len(jobs) - len(todo), time.perf_counter() - started
+    )
+    return {job.key: job.path for job in jobs}
+
+
+def _workers(requested: int | None, jobs: int) -> int:
+    if requested is None:
+        requested = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, MAX_WORKERS)
+    if jobs < 3 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(requested, jobs))
+
+
+def _run(jobs: Iterable[ChartJob], workers: int) -> None:
+    jobs = list(jobs)
+    if workers <= 1:
+        for job in jobs:
+            job()
+        return
+    # The first chart is drawn here: the fonts and caches it loads are inherited by every worker.
+    jobs.pop(0)()
+    # fork: the workers start with everything imported, in a few milliseconds
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+
+
+def _read_manifest(charts_dir: Path) -> dict[str, str]:
+    try:
+        known = json.loads((charts_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}
+
+
+def _write_manifest(charts_dir: Path, known: Mapping[str, str]) -> None:
+    path = charts_dir / MANIFEST
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(dict(sorted(known.items())), indent=0), encoding="utf-8")
+    os.replace(temporary, path)
