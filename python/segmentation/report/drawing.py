@@ -17,8 +17,8 @@ import multiprocessing
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,23 +63,79 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
+class Drawing:
+    """Charts being drawn: wait for one (the PDF's fetcher asks as it meets each) or for all.
+
+    The layout's first half (stylesheets, cascade) needs no chart, so it runs here while the
+    workers draw. ``finish`` raises the first drawing error, so a failed chart can never
+    hide behind WeasyPrint's "image left out" warning.
+    """
+
+    def __init__(self, jobs: Sequence[ChartJob], charts_dir: Path, workers: int | None = None) -> None:
+        self.started = time.perf_counter()
+        self.charts_dir = charts_dir
+        self.paths = {job.key: job.path for job in jobs}
+        charts_dir.mkdir(parents=True, exist_ok=True)
+        known = _read_manifest(charts_dir)
+        code = code_version()
+        self.fingerprints = {job.path.name: job.fingerprint(code) for job in jobs}
+        todo = [j for j in jobs if known.get(j.path.name) != self.fingerprints[j.path.name] or not j.path.is_file()]
+        for job in todo:
+            known.pop(job.path.name, None)  # forgotten before drawing: a failed draw is never taken as current
+        _write_manifest(charts_dir, known)
+        self.known, self.drawn, self.unchanged = known, len(todo), len(jobs) - len(todo)
+        self.done_at = self.started
+        self.futures: dict[Path, Future] = {}
+        self.pool: ProcessPoolExecutor | None = None
+        self.workers = workers = _workers(workers, len(todo))
+        if workers <= 1:
+            for job in todo:
+                job()
+            self.done_at = time.perf_counter()
+            return
+        # The first chart is drawn here: the fonts and caches it loads are inherited by every worker.
+        todo[0]()
+        # fork: the workers start with everything imported, in a few milliseconds
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        self.futures = {job.path.resolve(): self.pool.submit(job) for job in todo[1:]}
+        for future in self.futures.values():
+            future.add_done_callback(self._done)
+
+    def _done(self, _future: Future) -> None:
+        self.done_at = time.perf_counter()
+
+    def wait(self, path: Path) -> None:
+        """Return once the chart at ``path`` is written (at once for any other file)."""
+        future = self.futures.get(Path(path).resolve())
+        if future is not None:
+            future.result()
+
+    def finish(self) -> dict[str, Path]:
+        """Wait for every chart, record their fingerprints; returns every chart's path by key."""
+        try:
+            for future in self.futures.values():
+                future.result()
+        finally:
+            self.close()
+        _write_manifest(self.charts_dir, {**self.known, **self.fingerprints})
+        logger.info(
+            "charts: %d drawn in %d process(es), %d unchanged, in %.2f s",
+            self.drawn,
+            self.workers,
+            self.unchanged,
+            self.done_at - self.started,
+        )
+        return dict(self.paths)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
 def draw_all(jobs: Sequence[ChartJob], charts_dir: Path, workers: int | None = None) -> dict[str, Path]:
     """Draw the jobs whose file is missing or out of date; returns every job's path by key."""
-    started = time.perf_counter()
-    charts_dir.mkdir(parents=True, exist_ok=True)
-    known = _read_manifest(charts_dir)
-    code = code_version()
-    fingerprints = {job.path.name: job.fingerprint(code) for job in jobs}
-    todo = [j for j in jobs if known.get(j.path.name) != fingerprints[j.path.name] or not j.path.is_file()]
-    for job in todo:
-        known.pop(job.path.name, None)  # forgotten before drawing: a failed draw is never taken as current
-    _write_manifest(charts_dir, known)
-    _run(todo, _workers(workers, len(todo)))
-    _write_manifest(charts_dir, {**known, **fingerprints})
-    logger.info(
-        "charts: %d drawn, %d unchanged, in %.2f s", len(todo), len(jobs) - len(todo), time.perf_counter() - started
-    )
-    return {job.key: job.path for job in jobs}
+    return Drawing(jobs, charts_dir, workers).finish()
 
 
 def _workers(requested: int | None, jobs: int) -> int:
@@ -88,20 +144,6 @@ def _workers(requested: int | None, jobs: int) -> int:
     if jobs < 3 or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return max(1, min(requested, jobs))
-
-
-def _run(jobs: Iterable[ChartJob], workers: int) -> None:
-    jobs = list(jobs)
-    if workers <= 1:
-        for job in jobs:
-            job()
-        return
-    # The first chart is drawn here: the fonts and caches it loads are inherited by every worker.
-    jobs.pop(0)()
-    # fork: the workers start with everything imported, in a few milliseconds
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        for future in [pool.submit(job) for job in jobs]:
-            future.result()
 
 
 def _read_manifest(charts_dir: Path) -> dict[str, str]:

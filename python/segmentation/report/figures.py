@@ -10,7 +10,7 @@ import numpy as np
 
 from segmentation import charts
 from segmentation.personas import Catalog, Persona
-from segmentation.report.drawing import ChartJob, draw_all
+from segmentation.report.drawing import ChartJob, Drawing, draw_all
 from segmentation.report.i18n import NumberFormat, fill
 from segmentation.report.methodology import LOWER_IS_BETTER, chosen_and_knee, criteria, criterion_label
 from segmentation.report.methodology import stability_threshold as _threshold
@@ -61,6 +61,19 @@ def draw_charts(
 ) -> dict[str, Path]:
     """Every chart of the report, drawn (or found unchanged) in ``charts_dir``; paths by key."""
     return draw_all(chart_jobs(data, personas, catalog, colours, vocab, fmt, charts_dir), charts_dir)
+
+
+def start_charts(
+    data: WarehouseData,
+    personas: Sequence[Persona],
+    catalog: Catalog,
+    colours: Mapping[int, str],
+    vocab: Mapping,
+    fmt: NumberFormat,
+    charts_dir: Path,
+) -> Drawing:
+    """The charts, being drawn in worker processes while the caller goes on (``finish`` waits)."""
+    return Drawing(chart_jobs(data, personas, catalog, colours, vocab, fmt, charts_dir), charts_dir)
 
 
 def chart_jobs(
@@ -194,4 +207,4 @@ def _maps(
             )
 
 
-__all__ = ["chart_jobs", "chosen_and_knee", "draw_charts", "map_view", "mix_rows"]
+__all__ = ["chart_jobs", "chosen_and_knee", "draw_charts", "map_view", "mix_rows", "start_charts"]
