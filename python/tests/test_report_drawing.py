@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,8 @@ from weasyprint.urls import path2url
 from segmentation import charts
 from segmentation.report.drawing import MANIFEST, ChartJob, Drawing, draw_all
 from segmentation.report.render import AssetFetcher
+
+PYTHON_DIR = Path(__file__).resolve().parents[1]
 
 
 def percent(value: float) -> str:
@@ -91,3 +96,19 @@ def test_the_fetcher_waits_for_a_chart_before_reading_it(tmp_path):
     assert waited == [tmp_path / "mix_C.svg"]
     assert b"<svg" in response.read()  # read after the wait: the whole chart
     assert drawing.finish()["mix_C"] == tmp_path / "mix_C.svg"
+
+
+def test_the_heatmap_colours_are_matplotlibs_rdbu_without_matplotlib():
+    import matplotlib as mpl
+
+    rdbu = mpl.colormaps["RdBu_r"]
+    for position in np.linspace(0, 1, 4001):
+        assert charts._diverging(position) == mpl.colors.to_hex(rdbu(position)), position
+    assert charts.lift_colour(1.0) == mpl.colors.to_hex(rdbu(0.5))
+    assert charts.std_diff_colour(-9) == mpl.colors.to_hex(rdbu(0.08))
+
+
+def test_the_report_loads_matplotlib_only_to_draw():
+    code = "import sys, segmentation.report.build; sys.exit('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(PYTHON_DIR)}, check=False)
+    assert done.returncode == 0

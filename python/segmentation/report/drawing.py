@@ -22,8 +22,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
 logger = logging.getLogger(__name__)
 
 MANIFEST = ".fingerprints.json"  # chart file name → fingerprint of what drew it
@@ -56,8 +54,9 @@ class ChartJob:
 def code_version() -> str:
     """The source of the modules that draw, and matplotlib's version: a change in either redraws."""
     import importlib
+    import importlib.metadata
 
-    digest = hashlib.sha256(matplotlib.__version__.encode())
+    digest = hashlib.sha256(importlib.metadata.version("matplotlib").encode())
     for name in _CODE_MODULES:
         digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()
