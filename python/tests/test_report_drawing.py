@@ -112,3 +112,17 @@ def test_the_report_loads_matplotlib_only_to_draw():
     code = "import sys, segmentation.report.build; sys.exit('matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(PYTHON_DIR)}, check=False)
     assert done.returncode == 0
+
+
+def test_the_last_bits_of_a_threaded_sum_do_not_redraw_a_chart(tmp_path):
+    def job(bic: float, xs: np.ndarray) -> ChartJob:
+        return ChartJob(
+            "c", charts.locator, tmp_path / "c.png", (xs, xs, np.ones(3, dtype=int), 1, "#000"), {"bic": bic}
+        )
+
+    xs = np.array([0.1, 0.2, 0.3])
+    same = job(190966.66621817107, xs).fingerprint("code"), job(190966.6662181712, xs * (1 + 1e-15)).fingerprint("code")
+    assert same[0] == same[1]
+    assert job(190966.7, xs).fingerprint("code") != same[0]
+    assert job(190966.66621817107, xs + 0.01).fingerprint("code") != same[0]
+    assert job(190966.66621817107, xs).fingerprint("other code") != same[0]

@@ -22,6 +22,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = ".fingerprints.json"  # chart file name → fingerprint of what drew it
@@ -42,13 +44,39 @@ class ChartJob:
     def fingerprint(self, code: str) -> str:
         """The arguments and the drawing code, hashed: equal fingerprints draw equal files."""
         payload = pickle.dumps(
-            (code, self.draw.__module__, self.draw.__qualname__, self.path.name, self.args, dict(self.kwargs)),
+            (
+                code,
+                self.draw.__module__,
+                self.draw.__qualname__,
+                self.path.name,
+                _stable(self.args),
+                _stable(self.kwargs),
+            ),
             protocol=5,
         )
         return hashlib.sha256(payload).hexdigest()
 
     def __call__(self) -> Path:
         return self.draw(self.path, *self.args, **self.kwargs)
+
+
+def _stable(value):
+    """The value with its floats rounded to what a chart can show (10 significant digits, float32 arrays).
+
+    Sums over threads differ in their last bits from one run to the next (a BIC of 190966.66621817107,
+    then ...7112): the same chart, which must not be drawn again for it.
+    """
+    if isinstance(value, float | np.floating):
+        return float(f"{value:.10g}")
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float32) if value.dtype.kind == "f" else value
+    if isinstance(value, Mapping):
+        return {key: _stable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_stable(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_stable(item) for item in value)
+    return value
 
 
 def code_version() -> str:
