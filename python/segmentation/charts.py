@@ -12,13 +12,15 @@ fixed dpi: an SVG with thousands of points takes WeasyPrint minutes to lay out.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib as mpl
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +117,27 @@ def text_colour(background: str) -> str:
 # Lifts on a diverging scale, ColorBrewer RdBu (safe for colour-vision deficiencies): blue
 # below the base, red above, near-white at ×1; log2 scale, saturated at ×1/4 and ×4.
 LIFT_LIMIT = 2.0  # log2: ×4
-_LIFT_MAP = mpl.colormaps["RdBu_r"]
+# matplotlib's "RdBu_r" without matplotlib (the report's pages need these colours even when no
+# chart is drawn): its 11 ColorBrewer anchors, the 256-entry table interpolated linearly.
+_RDBU_R = ("#053061", "#2166AC", "#4393C3", "#92C5DE", "#D1E5F0", "#F7F7F7",
+           "#FDDBC7", "#F4A582", "#D6604D", "#B2182B", "#67001F")  # fmt: skip
+_LUT_SIZE = 256
+_LIFT_TABLE = np.column_stack(
+    [
+        np.interp(
+            np.linspace(0, 1, _LUT_SIZE),
+            np.linspace(0, 1, len(_RDBU_R)),
+            [int(c[1 + 2 * i : 3 + 2 * i], 16) / 255 for c in _RDBU_R],
+        )
+        for i in range(3)
+    ]
+)
+
+
+def _diverging(position: float) -> str:
+    """The colour at ``position`` (0–1) of the diverging scale, as matplotlib's colormap gives it."""
+    row = _LIFT_TABLE[min(int(position * _LUT_SIZE), _LUT_SIZE - 1)]
+    return "#" + "".join(f"{round(float(v) * 255):02x}" for v in row)
 
 
 def lift_colour(lift: float | None) -> str:
@@ -123,7 +145,7 @@ def lift_colour(lift: float | None) -> str:
     if lift is None or not np.isfinite(lift):
         return "#FFFFFF"
     position = np.clip(np.log2(max(lift, 1e-6)) / LIFT_LIMIT, -1, 1)
-    return mpl.colors.to_hex(_LIFT_MAP(0.5 + 0.42 * position))  # 0.42: the darkest shades stay readable
+    return _diverging(0.5 + 0.42 * position)  # 0.42: the darkest shades stay readable
 
 
 STD_DIFF_LIMIT = 2.0  # standard deviations at which the colour saturates
@@ -134,7 +156,7 @@ def std_diff_colour(std_diff: float | None) -> str:
     if std_diff is None or not np.isfinite(std_diff):
         return "#FFFFFF"
     position = np.clip(std_diff / STD_DIFF_LIMIT, -1, 1)
-    return mpl.colors.to_hex(_LIFT_MAP(0.5 + 0.42 * position))
+    return _diverging(0.5 + 0.42 * position)
 
 
 def std_diff_scale(steps: Sequence[float] = (-2, -1, -0.5, 0, 0.5, 1, 2)) -> list[tuple[float, str]]:
@@ -147,16 +169,34 @@ def lift_scale(steps: Sequence[float] = (0.25, 0.5, 1, 2, 4)) -> list[tuple[floa
     return [(step, lift_colour(step)) for step in steps]
 
 
+def _matplotlib():
+    """matplotlib, imported at the first chart drawn: a render whose charts are unchanged never loads it."""
+    import matplotlib as mpl
+    import matplotlib.lines
+    import matplotlib.ticker  # mpl.lines and mpl.ticker, used by the charts
+
+    return mpl
+
+
 def _figure(width_mm: float, height_mm: float, layout: str | None = None) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width_mm * MM, height_mm * MM), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
 
 def _save(fig: Figure, path: Path, dpi: int | None = None) -> Path:
+    """Write through a temporary file, then rename: a killed render never leaves half a chart."""
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"Date": None} if path.suffix == ".svg" else {}
-    fig.savefig(path, dpi=dpi, metadata=metadata, transparent=False, facecolor="white")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(temporary, format=path.suffix[1:], dpi=dpi, metadata=metadata, transparent=False, facecolor="white")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     logger.debug("wrote chart %s", path)
     return path
 
@@ -166,6 +206,7 @@ def _default_number(value: float, digits: int) -> str:
 
 
 def _percent_axis(axis, percent: Callable[[float], str]) -> None:
+    mpl = _matplotlib()
     axis.set_major_formatter(mpl.ticker.FuncFormatter(lambda value, _: percent(value)))
     axis.set_major_locator(mpl.ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
 
@@ -185,6 +226,7 @@ def segment_shares(
     """
     n = len(rows)
     keys = list(panels)
+    mpl = _matplotlib()
     with mpl.rc_context(_STYLE):
         fig = _figure(170, 10 + 7.4 * n)
         axes = np.atleast_1d(fig.subplots(1, len(keys), sharey=True, gridspec_kw={"wspace": 0.08}))
@@ -231,6 +273,7 @@ def level_mix(
     labels: 'this_segment', 'all_customers' (legend).
     """
     n = len(rows)
+    mpl = _matplotlib()
     with mpl.rc_context(_STYLE):
         fig = _figure(80, 14 + 6.2 * n)
         ax = fig.add_subplot()
@@ -286,6 +329,7 @@ def selection_panels(
     rows = -(-n // columns)
     width, height = 170, 10 + 46 * rows
     bottom = (14 if n % columns == 0 else 9) / height  # room for the legend below when no slot is free
+    mpl = _matplotlib()
     with mpl.rc_context(_STYLE):
         fig = _figure(width, height)
         grid = fig.add_gridspec(
@@ -356,6 +400,7 @@ def scatter(
     """
     keep = np.isfinite(x) & np.isfinite(y)
     x, y, segment_ids = x[keep], y[keep], segment_ids[keep]
+    mpl = _matplotlib()
     with mpl.rc_context(_STYLE):
         fig = _figure(*size_mm)
         ax = fig.add_subplot()
@@ -409,6 +454,7 @@ def locator(
     keep = np.isfinite(x) & np.isfinite(y)
     x, y, segment_ids = x[keep], y[keep], segment_ids[keep]
     mine = segment_ids == segment_id
+    mpl = _matplotlib()
     with mpl.rc_context(_STYLE):
         fig = _figure(*size_mm)
         ax = fig.add_axes((0.02, 0.02, 0.96, 0.96))

@@ -52,6 +52,12 @@ def draw(
     titles: Mapping[str, str],
     number: Callable[[float], str],
 ) -> Path:
+    mpl = charts._matplotlib()
+    with mpl.rc_context({"svg.hashsalt": "segment-report"}):  # stable ids: the same data, the same file
+        return _draw(path, rows, order, colours, titles, number)
+
+
+def _draw(path, rows, order, colours, titles, number) -> Path:
     features = [m for m in MEASURES if any(r["feature"] == m for r in rows)]
     fig = charts._figure(170, 18 + 9 * len(order), layout="constrained")
     axes = fig.subplots(1, len(features), sharey=True, squeeze=False)[0]
@@ -65,7 +71,9 @@ def draw(
             ax.plot([q50, q50], [y - 0.3, y + 0.3], color=charts.INK, linewidth=1.6)
         if feature != "recency_days":
             ax.set_xscale("symlog", linthresh=1)
-        ax.xaxis.set_major_formatter(charts.mpl.ticker.FuncFormatter(lambda value, _: _compact(value, number)))
+        ax.xaxis.set_major_formatter(
+            charts._matplotlib().ticker.FuncFormatter(lambda value, _: _compact(value, number))
+        )
         ax.set_title(titles[feature], fontsize=8)
         ax.grid(axis="x", color=charts.GRID, linewidth=0.5)
     axes[0].set_yticks(range(len(order)), [str(s) for s in order])

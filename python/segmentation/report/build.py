@@ -16,7 +16,7 @@ from segmentation.export import ASSIGNMENTS_FILENAME, write_assignments
 from segmentation.personas import Catalog, build_personas
 from segmentation.report import behaviour, compare, cover, methodology, order_quality, persona_page, quality, summary
 from segmentation.report.common import PageInputs
-from segmentation.report.figures import draw_charts
+from segmentation.report.figures import start_charts
 from segmentation.report.i18n import NumberFormat, load_rules, vocabulary
 from segmentation.report.render import data_url, inline_stylesheets, render_html, write_atomically, write_pdf
 from segmentation.report.warehouse import WarehouseData, read_warehouse
@@ -78,24 +78,30 @@ def render_report(warehouse: Path, output_dir: Path, lang: str = "en", templates
     catalog, personas, vocab, fmt = prepare(data, rules, lang)
     logger.info("named %d personas: %s", len(personas), "; ".join(p.name for p in personas))
     colours = charts.segment_colours([p["segment_id"] for p in data.profiles])
-    chart_paths = draw_charts(data, personas, catalog, colours, vocab, fmt, charts_dir)
-    logger.info("drew %d charts in %s", len(chart_paths), charts_dir)
+    # The charts are drawn in worker processes while this one renders the HTML and lays out
+    # the PDF's styles; WeasyPrint's fetcher waits for each chart as the layout reaches it.
+    drawing = start_charts(data, personas, catalog, colours, vocab, fmt, charts_dir)
 
     def inputs(chart: Mapping[str, str]) -> PageInputs:
         return PageInputs(data, personas, catalog, colours, chart, vocab, rules, fmt, lang)
 
-    # The CRM export is DuckDB's work (it releases the GIL): it runs beside the PDF layout.
-    csv_path = output_dir / ASSIGNMENTS_FILENAME
-    with ThreadPoolExecutor(max_workers=1) as background:
-        export = background.submit(
-            write_assignments, Path(warehouse), csv_path, {p.segment_id: p.name for p in personas}
-        )
-        file_urls = {key: path.resolve().as_uri() for key, path in chart_paths.items()}
-        html = render_html(build_context(inputs(file_urls)), templates_dir)
-        pdf_path = output_dir / REPORT_FILENAME
-        pages = write_pdf(html, reports_dir, [reports_dir / "static", charts_dir], pdf_path)
-        logger.info("wrote %s (%d pages) in %.1f s", pdf_path, pages, time.perf_counter() - started)
-        rows = export.result()
+    try:
+        # The CRM export is DuckDB's work (it releases the GIL): it runs beside the PDF layout.
+        csv_path = output_dir / ASSIGNMENTS_FILENAME
+        with ThreadPoolExecutor(max_workers=1) as background:
+            export = background.submit(
+                write_assignments, Path(warehouse), csv_path, {p.segment_id: p.name for p in personas}
+            )
+            file_urls = {key: path.resolve().as_uri() for key, path in drawing.paths.items()}
+            html = render_html(build_context(inputs(file_urls)), templates_dir)
+            pdf_path = output_dir / REPORT_FILENAME
+            allowed = [reports_dir / "static", charts_dir]
+            pages = write_pdf(html, reports_dir, allowed, pdf_path, before_read=drawing.wait)
+            chart_paths = drawing.finish()
+            logger.info("wrote %s (%d pages) in %.1f s", pdf_path, pages, time.perf_counter() - started)
+            rows = export.result()
+    finally:
+        drawing.close()
     logger.info("wrote %s (%s customers)", csv_path, f"{rows:,}")
 
     embedded = {key: data_url(path) for key, path in chart_paths.items()}

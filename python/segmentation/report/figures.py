@@ -1,4 +1,5 @@
-"""The report's charts: drawn once per render into ``output/charts`` (segmentation.charts draws)."""
+"""The report's charts: one drawing job per chart into ``output/charts`` (segmentation.charts draws;
+``drawing`` skips the unchanged ones and spreads the others over processes)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from segmentation import charts
 from segmentation.personas import Catalog, Persona
+from segmentation.report.drawing import ChartJob, Drawing, draw_all
 from segmentation.report.i18n import NumberFormat, fill
 from segmentation.report.methodology import LOWER_IS_BETTER, chosen_and_knee, criteria, criterion_label
 from segmentation.report.methodology import stability_threshold as _threshold
@@ -57,41 +59,84 @@ def draw_charts(
     fmt: NumberFormat,
     charts_dir: Path,
 ) -> dict[str, Path]:
+    """Every chart of the report, drawn (or found unchanged) in ``charts_dir``; paths by key."""
+    return draw_all(chart_jobs(data, personas, catalog, colours, vocab, fmt, charts_dir), charts_dir)
+
+
+def start_charts(
+    data: WarehouseData,
+    personas: Sequence[Persona],
+    catalog: Catalog,
+    colours: Mapping[int, str],
+    vocab: Mapping,
+    fmt: NumberFormat,
+    charts_dir: Path,
+) -> Drawing:
+    """The charts, being drawn in worker processes while the caller goes on (``finish`` waits)."""
+    return Drawing(chart_jobs(data, personas, catalog, colours, vocab, fmt, charts_dir), charts_dir)
+
+
+def chart_jobs(
+    data: WarehouseData,
+    personas: Sequence[Persona],
+    catalog: Catalog,
+    colours: Mapping[int, str],
+    vocab: Mapping,
+    fmt: NumberFormat,
+    charts_dir: Path,
+) -> list[ChartJob]:
+    """What each chart is drawn from, without drawing it."""
     c = vocab["charts"]
-    paths: dict[str, Path] = {
-        "sizes": charts.segment_shares(
+    jobs = [
+        ChartJob(
+            "sizes",
+            charts.segment_shares,
             charts_dir / "segment_sizes.svg",
-            [{"segment_id": p.segment_id, "label": p.name, "share": p.share_of_customers} for p in personas],
-            colours,
-            {"share": c["share_of_customers"]},
-            fmt.percent,
+            (
+                [{"segment_id": p.segment_id, "label": p.name, "share": p.share_of_customers} for p in personas],
+                dict(colours),
+                {"share": c["share_of_customers"]},
+                fmt.percent,
+            ),
         )
-    }
-    for p in personas:
-        if p.mix_feature:
-            rows = mix_rows(data.traits, p.segment_id, p.mix_feature, catalog, vocab["persona"]["other_levels"])
-            if rows:
-                paths[f"mix_{p.segment_id}"] = charts.level_mix(
-                    charts_dir / f"mix_segment_{p.segment_id}.svg",
-                    rows,
-                    colours[p.segment_id],
-                    {"this_segment": c["this_segment"], "all_customers": c["all_customers"]},
-                    fmt.percent,
-                )
+    ]
+    # the slowest charts first, so that the workers finish together
+    _selection_chart(data, vocab, fmt, charts_dir, jobs)
     if data.behaviour_quantiles:  # order lines: recency, frequency and monetary value per segment
         from segmentation.report import behaviour
 
         titles = {f: catalog.label(f) if f in catalog else f for f in behaviour.MEASURES}
         order = [p.segment_id for p in personas]
-        paths["behaviour"] = behaviour.draw(
-            charts_dir / "behaviour.svg", data.behaviour_quantiles, order, colours, titles, fmt.number
+        jobs.append(
+            ChartJob(
+                "behaviour",
+                behaviour.draw,
+                charts_dir / "behaviour.svg",
+                (data.behaviour_quantiles, order, dict(colours), titles, fmt.number),
+            )
         )
-    _selection_chart(data, vocab, fmt, charts_dir, paths)
-    _maps(data, personas, colours, vocab, charts_dir, paths)
-    return paths
+    for p in personas:
+        if p.mix_feature:
+            rows = mix_rows(data.traits, p.segment_id, p.mix_feature, catalog, vocab["persona"]["other_levels"])
+            if rows:
+                jobs.append(
+                    ChartJob(
+                        f"mix_{p.segment_id}",
+                        charts.level_mix,
+                        charts_dir / f"mix_segment_{p.segment_id}.svg",
+                        (
+                            rows,
+                            colours[p.segment_id],
+                            {"this_segment": c["this_segment"], "all_customers": c["all_customers"]},
+                            fmt.percent,
+                        ),
+                    )
+                )
+    _maps(data, personas, colours, vocab, charts_dir, jobs)
+    return jobs
 
 
-def _selection_chart(data: WarehouseData, vocab: Mapping, fmt: NumberFormat, charts_dir: Path, paths: dict) -> None:
+def _selection_chart(data: WarehouseData, vocab: Mapping, fmt: NumberFormat, charts_dir: Path, jobs: list) -> None:
     if not data.selection:
         return
     c = vocab["charts"]
@@ -112,14 +157,19 @@ def _selection_chart(data: WarehouseData, vocab: Mapping, fmt: NumberFormat, cha
         for column, digits in columns
     ]
     if panels:
-        paths["selection"] = charts.selection_panels(
-            charts_dir / "model_selection.svg",
-            [r["k"] for r in data.selection],
-            panels,
-            chosen,
-            knee if columns and columns[0][0] == "inertia" else None,
-            {"k": c["k"], "chosen": fill(c["chosen"], {"k": str(chosen)}), "knee": fill(c["knee"], {"k": str(knee)})},
-            fmt.number,
+        labels = {
+            "k": c["k"],
+            "chosen": fill(c["chosen"], {"k": str(chosen)}),
+            "knee": fill(c["knee"], {"k": str(knee)}),
+        }
+        knee_k = knee if columns and columns[0][0] == "inertia" else None
+        jobs.append(
+            ChartJob(
+                "selection",
+                charts.selection_panels,
+                charts_dir / "model_selection.svg",
+                ([r["k"] for r in data.selection], panels, chosen, knee_k, labels, fmt.number),
+            )
         )
 
 
@@ -129,7 +179,7 @@ def _maps(
     colours: Mapping[int, str],
     vocab: Mapping,
     charts_dir: Path,
-    paths: dict,
+    jobs: list,
 ) -> None:
     c, proj = vocab["charts"], data.projection
     if not len(proj.get("segment_id", [])):
@@ -138,27 +188,23 @@ def _maps(
     for key in ("pca", "tsne"):
         x, y = proj[f"{key}_x"], proj[f"{key}_y"]
         if np.isfinite(x).any():
-            paths[key] = charts.scatter(
-                charts_dir / f"{key}.png",
-                x,
-                y,
-                segments,
-                colours,
-                {"x": c[f"{key}_x"], "y": c[f"{key}_y"]},
-                {s: fill(c["legend"], {"segment_id": str(s)}) for s in colours},
+            legend = {s: fill(c["legend"], {"segment_id": str(s)}) for s in colours}
+            axes = {"x": c[f"{key}_x"], "y": c[f"{key}_y"]}
+            jobs.append(
+                ChartJob(key, charts.scatter, charts_dir / f"{key}.png", (x, y, segments, dict(colours), axes, legend))
             )
     view = map_view(proj)
     if view is not None:
         for p in personas:
-            paths[f"locator_{p.segment_id}"] = charts.locator(
-                charts_dir / f"locator_segment_{p.segment_id}.png",
-                proj[f"{view}_x"],
-                proj[f"{view}_y"],
-                segments,
-                p.segment_id,
-                colours[p.segment_id],
-                size_mm=(46, 38),
+            jobs.append(
+                ChartJob(
+                    f"locator_{p.segment_id}",
+                    charts.locator,
+                    charts_dir / f"locator_segment_{p.segment_id}.png",
+                    (proj[f"{view}_x"], proj[f"{view}_y"], segments, p.segment_id, colours[p.segment_id]),
+                    {"size_mm": (46, 38)},
+                )
             )
 
 
-__all__ = ["chosen_and_knee", "draw_charts", "map_view", "mix_rows"]
+__all__ = ["chart_jobs", "chosen_and_knee", "draw_charts", "map_view", "mix_rows", "start_charts"]

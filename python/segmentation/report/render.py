@@ -44,12 +44,17 @@ class AssetFetcher(URLFetcher):
     out, so a hostile URL can never make the render reach outside.
     """
 
-    def __init__(self, allowed_dirs: Iterable[Path], **kwargs):
+    def __init__(
+        self, allowed_dirs: Iterable[Path], before_read: Callable[[Path], object] | None = None, **kwargs
+    ) -> None:
         super().__init__(allowed_protocols=("file",), allow_redirects=False, **kwargs)
         self.allowed_dirs = tuple(Path(d).resolve() for d in allowed_dirs)
+        self.before_read = before_read  # e.g. wait until a chart being drawn is written
         self.refused: list[str] = []
 
     def fetch(self, url: str, headers=None) -> URLFetcherResponse:
+        if self.before_read is not None:
+            self._wait(url)
         path = self._allowed_path(url)
         if path is None:
             self.refused.append(url)
@@ -59,6 +64,11 @@ class AssetFetcher(URLFetcher):
         if content_type.startswith("text/"):
             content_type += "; charset=utf-8"
         return URLFetcherResponse(path.as_uri(), body=path.read_bytes(), headers={"Content-Type": content_type})
+
+    def _wait(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+            self.before_read(Path(url2pathname(unquote(parts.path))))
 
     def _allowed_path(self, url: str) -> Path | None:
         try:
@@ -101,9 +111,18 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def write_pdf(html: str, base_dir: Path, allowed_dirs: Iterable[Path], pdf_path: Path) -> int:
-    """Lay out and write the PDF; returns its number of pages."""
-    fetcher = AssetFetcher(allowed_dirs)
+def write_pdf(
+    html: str,
+    base_dir: Path,
+    allowed_dirs: Iterable[Path],
+    pdf_path: Path,
+    before_read: Callable[[Path], object] | None = None,
+) -> int:
+    """Lay out and write the PDF; returns its number of pages.
+
+    before_read: called with each local file's path before it is read (charts still being drawn).
+    """
+    fetcher = AssetFetcher(allowed_dirs, before_read)
     document = HTML(string=html, base_url=str(base_dir), url_fetcher=fetcher).render()
     write_atomically(pdf_path, document.write_pdf)
     if fetcher.refused:
