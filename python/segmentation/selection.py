@@ -77,6 +77,8 @@ class SelectionResult:
     stability_sample: int
     bootstraps: int
     extra: dict = field(default_factory=dict)
+    # the K-Means fitted on the sample at the chosen k (reused by later steps rather than refitted)
+    model: object = field(repr=False, compare=False, default=None)
 
     @property
     def source(self) -> str:
@@ -204,7 +206,7 @@ def evaluate_k(
     # The silhouette sample's distances once for every k, not once per k (silhouette is
     # all pairwise distances; the labels are all that changes between candidates).
     silhouette_distances = pairwise_distances(sample[silhouette_rows])
-    inertia, silhouette, calinski, davies, stability = [], [], [], [], []
+    inertia, silhouette, calinski, davies, stability, models = [], [], [], [], [], []
     fit_threads = 1 if sample.shape[0] <= SINGLE_THREAD_ROWS else None
     stability_threads = 1 if stability_points.shape[0] <= SINGLE_THREAD_ROWS else None
     # About 200 small fits and predictions at 10 thousand rows: scikit-learn's checks of
@@ -215,6 +217,7 @@ def evaluate_k(
             with threadpool_limits(fit_threads):
                 model = KMeans(n_clusters=k, init="k-means++", n_init=settings.n_init, random_state=random_state)
                 model.fit(sample)
+            models.append(model)
             labels = model.labels_
             distinct = len(np.unique(labels))
             inertia.append(float(model.inertia_))
@@ -243,6 +246,7 @@ def evaluate_k(
         silhouette_sample=len(silhouette_rows),
         stability_sample=int(stability_points.shape[0]),
         bootstraps=settings.bootstraps,
+        model=models[ks.index(chosen)] if chosen in ks else None,
     )
 
 
