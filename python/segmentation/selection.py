@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -144,20 +144,24 @@ def bootstrap_stability(
     random_state: int,
     bootstraps: int,
     fit: Callable[[np.ndarray, int, int], object] | None = None,
+    pool: Executor | None = None,
 ) -> float:
     """Mean adjusted Rand index between fits on bootstrap resamples, each with its own seed.
 
-    Each fit labels the same `points`, so fits are compared customer by customer.
+    Each fit labels the same `points`, so fits are compared customer by customer. With a
+    `pool`, the fits run side by side: the resamples are drawn first, in order, so the
+    result is the same.
     """
     if bootstraps < 2:
         return float("nan")
     fit = fit or (lambda data, n, seed: KMeans(n_clusters=n, init="k-means++", n_init=1, random_state=seed).fit(data))
     rng = np.random.default_rng(random_state)
-    labelings = []
-    for b in range(bootstraps):
-        resample = points[rng.integers(0, len(points), size=len(points))]
-        model = fit(resample, k, random_state + 1000 * (b + 1))
-        labelings.append(model.predict(points))
+    resamples = [rng.integers(0, len(points), size=len(points)) for _ in range(bootstraps)]
+
+    def labelling(b: int) -> np.ndarray:
+        return fit(points[resamples[b]], k, random_state + 1000 * (b + 1)).predict(points)
+
+    labelings = list((pool.map if pool is not None else map)(labelling, range(bootstraps)))
     scores = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
     return float(np.mean(scores))
 
@@ -370,26 +374,30 @@ def evaluate_mixture_k(
         # the fits run side by side (numpy releases the GIL) and give the same models as in turn.
         workers = min(len(ks), os.cpu_count() or 1, MAX_FIT_THREADS) if single_thread else 1
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            models = list(pool.map(full_fit, ks))
-        for k, model in zip(ks, models, strict=True):
-            fitted[k] = model
-            bic.append(float(model.bic_))
-            icl.append(float(model.icl_))
-            log_likelihood.append(float(model.log_likelihood_))
-            smallest.append(float(np.bincount(model.predict(sample), minlength=k).min() / len(sample)))
-            log.info("k=%2d  BIC=%.6g  ICL=%.6g  smallest segment=%.1f%%", k, bic[-1], icl[-1], 100 * smallest[-1])
-        # Stability is costly (refits on bootstraps), and the rule only needs it for the
-        # candidates in order of the criterion until one is stable: the same k as
-        # measuring every k, without the fits whose result could not change it.
-        values = icl if criterion == "icl" else bic
-        stability = {k: float("nan") for k in ks}
-        if requested_k is None:
-            for k in sorted((k for k, share in zip(ks, smallest, strict=True) if share >= min_share),
-                            key=lambda k: (values[ks.index(k)], k)):  # fmt: skip
-                stability[k] = bootstrap_stability(stability_points, k, random_state, settings.bootstraps, quick_fit)
-                log.info("k=%2d  stability=%.2f", k, stability[k])
-                if stability[k] >= settings.stability_threshold:
-                    break
+            # the largest k take longest: started first, they do not leave one thread working alone at the end
+            futures = {k: pool.submit(full_fit, k) for k in sorted(ks, reverse=True)}
+            models = [futures[k].result() for k in ks]
+            for k, model in zip(ks, models, strict=True):
+                fitted[k] = model
+                bic.append(float(model.bic_))
+                icl.append(float(model.icl_))
+                log_likelihood.append(float(model.log_likelihood_))
+                smallest.append(float(np.bincount(model.predict(sample), minlength=k).min() / len(sample)))
+                log.info("k=%2d  BIC=%.6g  ICL=%.6g  smallest segment=%.1f%%", k, bic[-1], icl[-1], 100 * smallest[-1])
+            # Stability is costly (refits on bootstraps), and the rule only needs it for the
+            # candidates in order of the criterion until one is stable: the same k as
+            # measuring every k, without the fits whose result could not change it.
+            values = icl if criterion == "icl" else bic
+            stability = {k: float("nan") for k in ks}
+            if requested_k is None:
+                for k in sorted((k for k, share in zip(ks, smallest, strict=True) if share >= min_share),
+                                key=lambda k: (values[ks.index(k)], k)):  # fmt: skip
+                    stability[k] = bootstrap_stability(
+                        stability_points, k, random_state, settings.bootstraps, quick_fit, pool if workers > 1 else None
+                    )
+                    log.info("k=%2d  stability=%.2f", k, stability[k])
+                    if stability[k] >= settings.stability_threshold:
+                        break
     chosen, rule = choose_mixture_k(
         ks,
         tuple(values),
