@@ -19,7 +19,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from .config import Settings
 from .mixture import LatentClassModel, MixedData, MixedPreparation, prepare_mixed
-from .selection import MixtureSelection, SelectionSettings, evaluate_mixture_k, sample_rows
+from .mixture_selection import MixtureSelection, evaluate_mixture_k
+from .selection import SelectionSettings, sample_rows
 
 log = logging.getLogger(__name__)
 

@@ -203,7 +203,10 @@ def run_segmentation(settings: Settings) -> str:
         with stage(
             f"choosing k among {settings.k_min}…{settings.k_max} ({', '.join(weightings)} weighting)",
         ):
-            selections = evaluate_encodings(samples, selection_settings, settings.random_state, requested_k=settings.k)
+            # stability at every k is measured for the weighting picked only (the report draws its curve)
+            selections = evaluate_encodings(
+                samples, selection_settings, settings.random_state, requested_k=settings.k, pick=pick_weighting
+            )
         weighting = pick_weighting(selections)
         with stage(f"encoding {n_customers:,} customers ({weighting} weighting)"):
             matrix = samples[weighting] if whole_table else transform(preprocessors[weighting], table, contract)
