@@ -39,7 +39,7 @@ DISCRETE_LEVELS = 20
 COMMON_SHARE = 0.002  # a value held by fewer customers is rare: it does not define a level
 VARIANCE_FLOOR = 1e-2  # in standardised units (a standard deviation of a tenth)
 PSEUDO_COUNT = 1.0  # per level and class: no level is impossible in a class
-APPLY_CHUNK_ROWS = 500_000
+APPLY_CHUNK_ROWS = 200_000  # rows scored at once: their design matrix is 0.1 GB, whatever the table
 # Two coded columns with a combination that never occurs, though independence would expect at
 # least this many customers (and this share) in it, are modelled jointly, if they have few levels.
 JOINT_MIN_EXPECTED = 20
