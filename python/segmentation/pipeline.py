@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 import numpy as np
@@ -316,11 +315,7 @@ def run_segmentation(settings: Settings) -> str:
             for w, s in selections.items()
         },
         "selection": {
-            **{
-                k: v
-                for k, v in asdict(selection).items()
-                if k in ("fit_sample", "silhouette_sample", "stability_sample", "bootstraps")
-            },
+            **{k: getattr(selection, k) for k in ("fit_sample", "silhouette_sample", "stability_sample", "bootstraps")},
             "stability_threshold": selection_settings.stability_threshold,
         },
         "features": feature_names,
