@@ -15,7 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Quadratic or costly methods run on samples of at most this many customers. Stated
 # once, here, for both the run settings and the selection module's own defaults.
-SELECTION_SAMPLE = 100_000  # fits of every candidate k
+SELECTION_SAMPLE = 40_000  # K-Means fits of every candidate k (k and the weighting are the same as on 100,000)
 SILHOUETTE_SAMPLE = 3_000  # silhouette: all pairwise distances
 STABILITY_SAMPLE = 20_000  # bootstrap stability
 BOOTSTRAPS = 5

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from copy import deepcopy
 from dataclasses import replace
 
 import numpy as np
@@ -195,6 +196,30 @@ def fit_preprocessor(
     else:
         fit_table = table
     return preprocessor.fit(_to_frame(fit_table, contract))
+
+
+def fit_preprocessors(
+    table: pa.Table, contract: FeatureContract, random_state: int, weightings: list[str] | tuple[str, ...]
+) -> dict[str, ColumnTransformer]:
+    """`fit_preprocessor` for each weighting, fitted once: the weightings differ only in the weights.
+
+    Scaling and levels are learnt from the same sample whatever the weighting, so the
+    others are copies of the first fit with their own categorical weights (what fitting
+    each anew gives, for the price of one fit).
+    """
+    first, *others = weightings
+    fitted = {first: fit_preprocessor(table, contract, random_state, first)}
+    for weighting in others:
+        if weighting not in WEIGHTINGS:
+            raise UserError(f"unknown categorical weighting {weighting!r}: use one of {', '.join(WEIGHTINGS)}.")
+        weights = balanced_weights(table, contract.categorical) if weighting == "balanced" else {}
+        copy = deepcopy(fitted[first])
+        copy.transformer_weights = {
+            name: (weights.get(name.removeprefix("onehot_"), 1.0) if name.startswith("onehot_") else 1.0)
+            for name in fitted[first].transformer_weights
+        }
+        fitted[weighting] = copy
+    return fitted
 
 
 def _blocks(preprocessor: ColumnTransformer) -> list[tuple[str, slice, float]]:

@@ -39,7 +39,7 @@ DISCRETE_LEVELS = 20
 COMMON_SHARE = 0.002  # a value held by fewer customers is rare: it does not define a level
 VARIANCE_FLOOR = 1e-2  # in standardised units (a standard deviation of a tenth)
 PSEUDO_COUNT = 1.0  # per level and class: no level is impossible in a class
-APPLY_CHUNK_ROWS = 500_000
+APPLY_CHUNK_ROWS = 200_000  # rows scored at once: their design matrix is 0.1 GB, whatever the table
 # Two coded columns with a combination that never occurs, though independence would expect at
 # least this many customers (and this share) in it, are modelled jointly, if they have few levels.
 JOINT_MIN_EXPECTED = 20
@@ -243,33 +243,41 @@ class LatentClassModel(BaseEstimator):
         self.warm_start = warm_start
 
     # ---- the two EM steps ------------------------------------------------------------
-    def _m_step(self, data: MixedData, one_hot: np.ndarray, resp: np.ndarray) -> None:
+    # Both steps work on one design matrix per row, [one-hot levels | numbers | squared numbers]:
+    # the M-step's sufficient statistics are then one product (resp.T @ design) and the E-step's
+    # log-likelihoods another (design @ weights.T), a third of the passes over the rows.
+    @staticmethod
+    def _design(numeric: np.ndarray, one_hot: np.ndarray) -> np.ndarray:
+        return np.hstack([one_hot, numeric, numeric**2])
+
+    def _m_step(self, design: np.ndarray, levels: tuple[int, ...], resp: np.ndarray) -> None:
         weight = resp.sum(axis=0) + 1e-12
         self.weights_ = weight / weight.sum()
-        if data.numeric.shape[1]:
-            self.means_ = (resp.T @ data.numeric) / weight[:, None]
-            second = (resp.T @ data.numeric**2) / weight[:, None]
+        sums = resp.T @ design  # (k, Σ levels + 2 p)
+        n_levels = sum(levels)
+        p = (design.shape[1] - n_levels) // 2
+        if p:
+            self.means_ = sums[:, n_levels : n_levels + p] / weight[:, None]
+            second = sums[:, n_levels + p :] / weight[:, None]
             self.variances_ = np.maximum(second - self.means_**2, self.variance_floor)
         else:
             self.means_ = np.zeros((len(weight), 0))
             self.variances_ = np.ones((len(weight), 0))
-        counts = resp.T @ one_hot + self.pseudo_count
-        log_probs = np.empty_like(counts)
-        start = 0
-        for size in data.levels:
-            block = counts[:, start : start + size]
-            log_probs[:, start : start + size] = np.log(block / block.sum(axis=1, keepdims=True))
-            start += size
-        self.log_level_probs_ = log_probs  # (k, Σ levels)
+        counts = sums[:, :n_levels] + self.pseudo_count
+        if levels:
+            starts = np.concatenate([[0], np.cumsum(levels)[:-1]]).astype(np.intp)
+            totals = np.repeat(np.add.reduceat(counts, starts, axis=1), levels, axis=1)
+            self.log_level_probs_ = np.log(counts / totals)  # (k, Σ levels)
+        else:
+            self.log_level_probs_ = counts
 
-    def _joint_log(self, numeric: np.ndarray, one_hot: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
+    def _joint_log(self, design: np.ndarray) -> np.ndarray:
         """log p(x, class) for each row and class: (n, k)."""
-        joint = one_hot @ self.log_level_probs_.T
+        precision = 1.0 / self.variances_
+        weights = np.hstack([self.log_level_probs_, self.means_ * precision, -0.5 * precision])
+        joint = design @ weights.T
         constant = np.log(self.weights_)
-        if numeric.shape[1]:
-            precision = 1.0 / self.variances_
-            squares = numeric**2 if squares is None else squares
-            joint += squares @ (-0.5 * precision).T + numeric @ (self.means_ * precision).T
+        if self.means_.shape[1]:
             constant = constant - 0.5 * ((self.means_**2) * precision + np.log(2 * np.pi * self.variances_)).sum(axis=1)
         joint += constant[None, :]
         return joint
@@ -284,21 +292,20 @@ class LatentClassModel(BaseEstimator):
         joint /= total[:, None]
         return top + np.log(total), joint
 
-    def _start(self, data: MixedData, one_hot: np.ndarray, seed: int) -> np.ndarray:
+    def _start(self, space: np.ndarray, seed: int) -> np.ndarray:
         """Hard responsibilities from k-means++ seeds on the prepared columns (one-hot halved)."""
-        space = np.hstack([data.numeric, one_hot * np.sqrt(0.5)])
         centres, _ = kmeans_plusplus(space, self.n_components, random_state=seed)
         distances = (space**2).sum(axis=1)[:, None] - 2 * space @ centres.T + (centres**2).sum(axis=1)[None, :]
-        resp = np.zeros((data.n_rows, self.n_components))
-        resp[np.arange(data.n_rows), distances.argmin(axis=1)] = 1.0
+        resp = np.zeros((space.shape[0], self.n_components))
+        resp[np.arange(space.shape[0]), distances.argmin(axis=1)] = 1.0
         return resp
 
-    def _iterate(self, data: MixedData, one_hot: np.ndarray, squares: np.ndarray, resp: np.ndarray, steps: int):
+    def _iterate(self, design: np.ndarray, levels: tuple[int, ...], resp: np.ndarray, steps: int):
         """Up to `steps` EM iterations from `resp`; (mean log-likelihood, resp, converged)."""
         previous = -np.inf
         for _ in range(steps):
-            self._m_step(data, one_hot, resp)
-            row_log, resp = self._normalise(self._joint_log(data.numeric, one_hot, squares))
+            self._m_step(design, levels, resp)
+            row_log, resp = self._normalise(self._joint_log(design))
             mean_log = float(row_log.mean())
             if mean_log - previous < self.tol:
                 return mean_log, resp, True
@@ -319,19 +326,19 @@ class LatentClassModel(BaseEstimator):
         self.levels_ = data.levels
         self.n_features_numeric_ = data.numeric.shape[1]
         one_hot = data.one_hot()
-        squares = data.numeric**2
+        design = self._design(data.numeric, one_hot)
         if self.warm_start and hasattr(self, "log_likelihood_"):
             # one EM run from the fitted solution (e.g. the one k was chosen with, on a smaller sample)
-            starts = [self._normalise(self._joint_log(data.numeric, one_hot, squares))[1]]
+            starts = [self._normalise(self._joint_log(design))[1]]
         else:
-            starts = self._screened_starts(data, one_hot, squares)
+            starts = self._screened_starts(data, one_hot, design)
         best: tuple[float, np.ndarray] | None = None
         for resp in starts:
-            mean_log, resp, _ = self._iterate(data, one_hot, squares, resp, self.max_iter)
+            mean_log, resp, _ = self._iterate(design, data.levels, resp, self.max_iter)
             if best is None or mean_log > best[0] + 1e-12:
                 best = (mean_log, resp)
-        self._m_step(data, one_hot, best[1])
-        row_log, posterior = self._normalise(self._joint_log(data.numeric, one_hot, squares))
+        self._m_step(design, data.levels, best[1])
+        row_log, posterior = self._normalise(self._joint_log(design))
         self.log_likelihood_ = float(row_log.sum())
         self.n_rows_fitted_ = data.n_rows
         entropy = -float(np.sum(self._xlogx(posterior)))
@@ -339,14 +346,13 @@ class LatentClassModel(BaseEstimator):
         self.icl_ = self.bic_ + 2 * entropy
         return self
 
-    def _screened_starts(self, data: MixedData, one_hot: np.ndarray, squares: np.ndarray) -> list[np.ndarray]:
+    def _screened_starts(self, data: MixedData, one_hot: np.ndarray, design: np.ndarray) -> list[np.ndarray]:
         """Responsibilities of the best `keep_starts` of `n_init` seeded starts after SCREEN_STEPS iterations."""
         seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, size=self.n_init)
+        space = np.hstack([data.numeric, one_hot * np.sqrt(0.5)])
         screened = []
         for seed in seeds:
-            mean_log, resp, _ = self._iterate(
-                data, one_hot, squares, self._start(data, one_hot, int(seed)), SCREEN_STEPS
-            )
+            mean_log, resp, _ = self._iterate(design, data.levels, self._start(space, int(seed)), SCREEN_STEPS)
             screened.append((mean_log, resp))
         order = sorted(range(len(screened)), key=lambda i: -screened[i][0])[: self.keep_starts]
         return [screened[i][1] for i in order]
@@ -365,7 +371,8 @@ class LatentClassModel(BaseEstimator):
         out = np.empty((data.n_rows, self.n_components), dtype=np.float32)
         for start in range(0, data.n_rows, chunk_rows):
             rows = slice(start, start + chunk_rows)
-            out[rows] = self._normalise(self._joint_log(data.numeric[rows], data.one_hot(rows)))[1]
+            design = self._design(data.numeric[rows], data.one_hot(rows))
+            out[rows] = self._normalise(self._joint_log(design))[1]
         return out
 
     def predict(self, data: MixedData) -> np.ndarray:
@@ -378,10 +385,10 @@ class LatentClassModel(BaseEstimator):
         """
         k = int(labels.max()) + 1
         shell = LatentClassModel(k, variance_floor=self.variance_floor, pseudo_count=self.pseudo_count)
-        one_hot = data.one_hot()
+        design = self._design(data.numeric, data.one_hot())
         resp = np.zeros((data.n_rows, k))
         resp[np.arange(data.n_rows), labels] = 1.0
-        shell._m_step(data, one_hot, resp)
+        shell._m_step(design, data.levels, resp)
         shell.levels_, shell.n_features_numeric_ = data.levels, data.numeric.shape[1]
-        log_likelihood = float(shell._normalise(shell._joint_log(data.numeric, one_hot))[0].sum())
+        log_likelihood = float(shell._normalise(shell._joint_log(design))[0].sum())
         return -2 * log_likelihood + shell.n_parameters * np.log(data.n_rows)

@@ -18,8 +18,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from .config import Settings
-from .mixture import LatentClassModel, MixedPreparation, prepare_mixed
-from .selection import MixtureSelection, SelectionSettings, evaluate_mixture_k, sample_rows
+from .mixture import LatentClassModel, MixedData, MixedPreparation, prepare_mixed
+from .mixture_selection import MixtureSelection, evaluate_mixture_k
+from .selection import SelectionSettings, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,13 @@ class MixtureRun:
     comparison: dict
 
 
-def fit_mixture(table: pa.Table, contract, matrix: np.ndarray, kmeans_k: int, settings: Settings) -> MixtureRun:
-    """Choose k, fit the latent class model on a sample, score every customer, compare with K-Means."""
+def select_mixture(
+    table: pa.Table, contract, settings: Settings
+) -> tuple[MixedPreparation, MixedData, MixtureSelection]:
+    """Prepare every customer for the latent class model and choose its k (on a sample).
+
+    Needs nothing from K-Means, so the pipeline runs it beside K-Means' own choice of k.
+    """
     preparation, data = prepare_mixed(table, contract)
     selection = evaluate_mixture_k(
         data,
@@ -50,22 +56,51 @@ def fit_mixture(table: pa.Table, contract, matrix: np.ndarray, kmeans_k: int, se
         criterion=settings.k_criterion,
         min_share=settings.min_segment_share,
     )
+    return preparation, data, selection
+
+
+def fit_chosen(data: MixedData, selection: MixtureSelection, settings: Settings) -> tuple[LatentClassModel, np.ndarray]:
+    """The model at the chosen k, refitted on a larger sample when there is one, and every customer's probabilities."""
     model = selection.model
     if len(data) > selection.fit_sample:
         rows = sample_rows(len(data), settings.mixture_fit_sample, settings.random_state)
         log.info("fitting the latent class model with k=%d on %s customers", selection.chosen, f"{len(rows):,}")
         model.set_params(warm_start=True).fit(data.take(rows))  # from the solution k was chosen with
-    probabilities = model.predict_proba(data)
-    comparison = compare_with_kmeans(data, matrix, model, kmeans_k, settings)
+    return model, model.predict_proba(data)
+
+
+def fit_mixture(
+    table: pa.Table, contract, matrix: np.ndarray, kmeans_k: int, settings: Settings, kmeans_model=None
+) -> MixtureRun:
+    """Choose k, fit the latent class model on a sample, score every customer, compare with K-Means."""
+    preparation, data, selection = select_mixture(table, contract, settings)
+    model, probabilities = fit_chosen(data, selection, settings)
+    comparison = compare_with_kmeans(data, matrix, model, kmeans_k, settings, kmeans_model, probabilities)
     return MixtureRun(selection, preparation, model, probabilities, comparison)
 
 
-def compare_with_kmeans(data, matrix: np.ndarray, model: LatentClassModel, kmeans_k: int, settings: Settings) -> dict:
-    """Both partitions scored on one sample by the same truth-free criterion (lower is better)."""
+def compare_with_kmeans(
+    data: MixedData,
+    matrix: np.ndarray,
+    model: LatentClassModel,
+    kmeans_k: int,
+    settings: Settings,
+    kmeans_model=None,
+    probabilities: np.ndarray | None = None,
+) -> dict:
+    """Both partitions scored on one sample by the same truth-free criterion (lower is better).
+
+    `kmeans_model`: the K-Means k selection fitted at `kmeans_k` (it labels the sample
+    instead of a new fit); `probabilities`: the mixture's for every customer (its labels
+    are read from them instead of predicted again).
+    """
     rows = sample_rows(len(data), settings.mixture_selection_sample, settings.random_state)
     sample = data.take(rows)
-    kmeans = KMeans(n_clusters=kmeans_k, n_init=4, random_state=settings.random_state).fit(matrix[rows]).labels_
-    mixture = model.predict(sample)
+    if kmeans_model is not None and getattr(kmeans_model, "n_clusters", None) == kmeans_k:
+        kmeans = kmeans_model.predict(matrix[rows])
+    else:
+        kmeans = KMeans(n_clusters=kmeans_k, n_init=4, random_state=settings.random_state).fit(matrix[rows]).labels_
+    mixture = probabilities[rows].argmax(axis=1) if probabilities is not None else model.predict(sample)
     return {
         "criterion": "classification BIC under the mixed-data likelihood (lower is better)",
         "sample": len(rows),

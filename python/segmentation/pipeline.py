@@ -12,14 +12,15 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .algorithms import ALGORITHMS
@@ -30,11 +31,11 @@ from .errors import UserError
 from .features import (
     WEIGHTINGS,
     drop_constant_features,
-    fit_preprocessor,
+    fit_preprocessors,
     transform,
     units_to_encoded,
 )
-from .model_choice import fit_mixture, reason
+from .model_choice import MixtureRun, compare_with_kmeans, fit_chosen, reason, select_mixture
 from .models_io import load_model, save_model  # noqa: F401 (load_model: also importable from here, as before)
 from .projection import project
 from .run_tables import build_tables
@@ -151,6 +152,15 @@ def _label_agreement(table: pa.Table, contract: FeatureContract, labels: np.ndar
     return ari, crosstab.cast(empty.schema).sort_by([("segment_id", "ascending"), ("label", "ascending")])
 
 
+def _project(matrix: np.ndarray, labels: np.ndarray, settings: Settings):
+    """`project` timed on its own (it runs beside other stages): rows, PCA, t-SNE, seconds."""
+    started = time.perf_counter()
+    rows, pca_xy, tsne_xy = project(matrix, labels, settings.tsne_sample, settings.random_state)
+    seconds = time.perf_counter() - started
+    log.info("projecting to 2-D (PCA, t-SNE) done in %.1f s", seconds)
+    return rows, pca_xy, tsne_xy, round(seconds, 3)
+
+
 def run_segmentation(settings: Settings) -> str:
     """Cluster the feature mart and write the run's tables; returns the run id."""
     started_at = datetime.now(UTC).replace(microsecond=0)
@@ -181,22 +191,48 @@ def run_segmentation(settings: Settings) -> str:
     # are encoded for each candidate weighting, and everyone only once the weighting is
     # chosen, so a single full-size matrix ever exists.
     with stage(f"preparing features ({', '.join(weightings)} weighting)", timings, "features"):
-        preprocessors = {w: fit_preprocessor(table, contract, settings.random_state, w) for w in weightings}
+        preprocessors = fit_preprocessors(table, contract, settings.random_state, weightings)
         selection_rows = sample_rows(n_customers, selection_settings.fit_sample, settings.random_state)
         whole_table = len(selection_rows) == n_customers
         selection_table = table if whole_table else table.take(pa.array(selection_rows))
         samples = {w: transform(p, selection_table, contract) for w, p in preprocessors.items()}
-    with stage(
-        f"choosing k among {settings.k_min}…{settings.k_max} ({', '.join(weightings)} weighting)",
-        timings,
-        "k_selection",
+
+    def kmeans_branch(table: pa.Table) -> tuple[dict[str, SelectionResult], str, np.ndarray]:
+        """K-Means' evidence for k under each weighting, the weighting chosen, everyone encoded with it."""
+        with stage(
+            f"choosing k among {settings.k_min}…{settings.k_max} ({', '.join(weightings)} weighting)",
+        ):
+            # stability at every k is measured for the weighting picked only (the report draws its curve)
+            selections = evaluate_encodings(
+                samples, selection_settings, settings.random_state, requested_k=settings.k, pick=pick_weighting
+            )
+        weighting = pick_weighting(selections)
+        with stage(f"encoding {n_customers:,} customers ({weighting} weighting)"):
+            matrix = samples[weighting] if whole_table else transform(preprocessors[weighting], table, contract)
+        samples.clear()
+        return selections, weighting, matrix
+
+    def mixture_branch(table: pa.Table):
+        with stage(f"latent class model: choosing k among {settings.k_min}…{settings.k_max}"):
+            preparation, data, mixture_selection = select_mixture(table, contract, settings)
+        with stage(f"latent class model: scoring {n_customers:,} customers"):
+            model, probabilities = fit_chosen(data, mixture_selection, settings)
+        return preparation, data, mixture_selection, model, probabilities
+
+    # The two models' choices of k need nothing from each other: K-Means' runs beside the
+    # latent class model's, each fit on one BLAS thread (threads share the two cores
+    # better than BLAS does when the machine is busy), each seeded, so the results are the
+    # same as one after the other.
+    # (In `timings`, k_selection is this section's wall time, its two branches together.)
+    with (
+        stage("choosing k (K-Means and the latent class model side by side)", timings, "k_selection"),
+        threadpool_limits(1),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmeans") as side,
     ):
-        selections = evaluate_encodings(samples, selection_settings, settings.random_state, requested_k=settings.k)
-    weighting = pick_weighting(selections)
+        kmeans_future = side.submit(kmeans_branch, table)
+        mixture_parts = mixture_branch(table) if settings.algorithm == "mixture" else None
+        selections, weighting, matrix = kmeans_future.result()
     preprocessor = preprocessors[weighting]
-    with stage(f"encoding {n_customers:,} customers ({weighting} weighting)", timings, "features"):
-        matrix = samples[weighting] if whole_table else transform(preprocessor, table, contract)
-    samples.clear()
     log.info("encoded %s customers × %d features (float32)", f"{matrix.shape[0]:,}", matrix.shape[1])
     selection = selections[weighting]
     feature_names = [str(name) for name in preprocessor.get_feature_names_out()]
@@ -211,16 +247,13 @@ def run_segmentation(settings: Settings) -> str:
 
     previous_centres = {segment: units_to_encoded(preprocessor, units) for segment, units in previous_units.items()}
     mixture_run = None
-    if settings.algorithm == "mixture":
-        with stage(f"latent class model: choosing k among {settings.k_min}…{settings.k_max}", timings, "k_selection"):
-            mixture_run = fit_mixture(table, contract, matrix, selection.chosen, settings)
+    if mixture_parts is not None:
+        preparation, data, mixture_selection, model, probabilities = mixture_parts
         with stage(f"assigning {n_customers:,} customers by membership probability", timings, "fit_assign"):
-            segmentation = segments_from_probabilities(
-                mixture_run.model, matrix, mixture_run.probabilities, previous_centres, largest_id + 1
-            )
-        mixture_run.probabilities = None  # the chosen segment's probability is kept in the segmentation
-        chosen_k, rule = mixture_run.selection.chosen, mixture_run.selection.rule
-        chosen_stability = mixture_run.selection.measure("stability", chosen_k)
+            segmentation = segments_from_probabilities(model, matrix, probabilities, previous_centres, largest_id + 1)
+        mixture_run = MixtureRun(mixture_selection, preparation, model, probabilities, {})
+        chosen_k, rule = mixture_selection.chosen, mixture_selection.rule
+        chosen_stability = mixture_selection.measure("stability", chosen_k)
     else:
         with stage(
             f"fitting {settings.algorithm} with k={selection.chosen} and assigning {n_customers:,} customers",
@@ -240,6 +273,19 @@ def run_segmentation(settings: Settings) -> str:
             )
         chosen_k, rule = selection.chosen, selection.rule
         chosen_stability = selection.measure("stability", chosen_k)
+
+    # The 2-D maps need the segments only: t-SNE (one thread) runs while the rest is done.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection") as side:
+        projecting = side.submit(_project, matrix, segmentation.labels, settings)
+        if mixture_run is not None:
+            with stage("comparing the latent class model with K-Means", timings, "fit_assign"):
+                mixture_run.comparison = compare_with_kmeans(
+                    data, matrix, model, selection.chosen, settings, selection.model, probabilities
+                )
+            mixture_run.probabilities = probabilities = None  # the chosen probability is kept in the segmentation
+            del data
+        label_ari, crosstab = _label_agreement(table, contract, segmentation.labels)
+        rows, pca_xy, tsne_xy, timings["projection"] = projecting.result()
     algorithm_reason = reason(settings.algorithm, mixture_run.comparison if mixture_run else None)
     probabilities = segmentation.probabilities
     ambiguous = int(np.sum(probabilities < settings.ambiguous_probability)) if probabilities is not None else 0
@@ -252,9 +298,6 @@ def run_segmentation(settings: Settings) -> str:
             settings.ambiguous_probability,
         )
 
-    with stage("projecting to 2-D (PCA, t-SNE)", timings, "projection"):
-        rows, pca_xy, tsne_xy = project(matrix, segmentation.labels, settings.tsne_sample, settings.random_state)
-    label_ari, crosstab = _label_agreement(table, contract, segmentation.labels)
     if label_ari is not None:
         log.info("agreement with the existing %s column: ARI %.3f", contract.label, label_ari)
 
@@ -272,11 +315,7 @@ def run_segmentation(settings: Settings) -> str:
             for w, s in selections.items()
         },
         "selection": {
-            **{
-                k: v
-                for k, v in asdict(selection).items()
-                if k in ("fit_sample", "silhouette_sample", "stability_sample", "bootstraps")
-            },
+            **{k: getattr(selection, k) for k in ("fit_sample", "silhouette_sample", "stability_sample", "bootstraps")},
             "stability_threshold": selection_settings.stability_threshold,
         },
         "features": feature_names,

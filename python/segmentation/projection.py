@@ -15,6 +15,8 @@ from sklearn.decomposition import PCA
 log = logging.getLogger(__name__)
 logging.getLogger("openTSNE").setLevel(logging.WARNING)
 
+EXACT_NEIGHBOURS = 5_000  # up to this many plotted points, t-SNE's neighbours are found exactly
+
 
 def stratified_sample(labels: np.ndarray, size: int, random_state: int, floor: int = 50) -> np.ndarray:
     """Sorted row indices: about `size` rows, each segment in proportion, at least `floor` each."""
@@ -41,21 +43,29 @@ def fit_pca(matrix: np.ndarray, random_state: int, fit_rows: int = 200_000) -> P
 def tsne_2d(points: np.ndarray, random_state: int) -> np.ndarray:
     """t-SNE embedding of the plotted sample (openTSNE: faster than sklearn's).
 
-    Two threads, always: openTSNE's result is deterministic for a seed *and* a thread
-    count, so the count is fixed rather than taken from the machine.
+    One thread, always: openTSNE's result is deterministic for a seed *and* a thread
+    count, so the count is fixed rather than taken from the machine. On 1,000 points a
+    second thread saves little when the machine is quiet and costs five times the CPU
+    when it is not (its workers spin-wait for a busy core); the pipeline runs this
+    beside its other work instead, which uses the second core better.
     """
     from openTSNE import TSNE
 
     if points.shape[0] < 10:
         return np.zeros((points.shape[0], 2), dtype=np.float32)
     perplexity = float(min(30.0, max(2.0, (points.shape[0] - 1) / 3.0)))
+    # Tuned on the default data's 1,000 plotted customers: exact neighbours (cheaper than an
+    # index at this size), 300 iterations in all and a coarser Barnes-Hut (theta 0.8) take 0.8 s
+    # of CPU instead of 1.4 s, for a KL divergence of 0.680 instead of 0.666: the same map.
     embedding = TSNE(
         n_components=2,
         perplexity=perplexity,
-        early_exaggeration_iter=100,  # 400 iterations in all: a map of 1,000 points has settled by then
-        n_iter=300,
+        early_exaggeration_iter=80,
+        n_iter=220,
+        theta=0.8,
+        neighbors="exact" if points.shape[0] <= EXACT_NEIGHBOURS else "auto",
         random_state=random_state,
-        n_jobs=2,
+        n_jobs=1,
         negative_gradient_method="bh",
         verbose=False,
     ).fit(points.astype(np.float64))

@@ -17,7 +17,8 @@ import pyarrow as pa
 from .clustering import Segmentation
 from .config import Settings
 from .features import centres_to_units
-from .selection import MixtureSelection, SelectionResult
+from .mixture_selection import MixtureSelection
+from .selection import SelectionResult
 from .warehouse import RESULTS_SCHEMA
 
 

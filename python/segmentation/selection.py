@@ -21,9 +21,8 @@ The rule that combines them (``choose_k``), in order:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -31,7 +30,6 @@ import numpy as np
 import sklearn
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
-    adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
     pairwise_distances,
@@ -77,6 +75,8 @@ class SelectionResult:
     stability_sample: int
     bootstraps: int
     extra: dict = field(default_factory=dict)
+    # the K-Means fitted on the sample at the chosen k (reused by later steps rather than refitted)
+    model: object = field(repr=False, compare=False, default=None)
 
     @property
     def source(self) -> str:
@@ -136,27 +136,53 @@ def silhouette_from_distances(distances: np.ndarray, labels: np.ndarray) -> floa
     return float(np.mean(np.nan_to_num(scores)))
 
 
+def adjusted_rand(first: np.ndarray, second: np.ndarray) -> float:
+    """scikit-learn's adjusted Rand index of two labellings by small non-negative integers.
+
+    The same pair counts and formula as ``adjusted_rand_score``, from one ``bincount``
+    instead of its input checks and sparse contingency table: a tenth of the time,
+    which counts when stability compares ten pairs of labellings for every k.
+    """
+    n = np.int64(first.shape[0])
+    rows, columns = int(first.max()) + 1, int(second.max()) + 1
+    contingency = np.bincount(first.astype(np.int64) * columns + second, minlength=rows * columns)
+    contingency = contingency.reshape(rows, columns).astype(np.int64)
+    n_c, n_k = contingency.sum(axis=1), contingency.sum(axis=0)
+    sum_squares = int((contingency**2).sum())
+    tp = sum_squares - int(n)
+    fp = int((contingency @ n_k).sum()) - sum_squares
+    fn = int((contingency.T @ n_c).sum()) - sum_squares
+    tn = int(n) ** 2 - fp - fn - sum_squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+
+
 def bootstrap_stability(
     points: np.ndarray,
     k: int,
     random_state: int,
     bootstraps: int,
     fit: Callable[[np.ndarray, int, int], object] | None = None,
+    pool: Executor | None = None,
 ) -> float:
     """Mean adjusted Rand index between fits on bootstrap resamples, each with its own seed.
 
-    Each fit labels the same `points`, so fits are compared customer by customer.
+    Each fit labels the same `points`, so fits are compared customer by customer. With a
+    `pool`, the fits run side by side: the resamples are drawn first, in order, so the
+    result is the same.
     """
     if bootstraps < 2:
         return float("nan")
     fit = fit or (lambda data, n, seed: KMeans(n_clusters=n, init="k-means++", n_init=1, random_state=seed).fit(data))
     rng = np.random.default_rng(random_state)
-    labelings = []
-    for b in range(bootstraps):
-        resample = points[rng.integers(0, len(points), size=len(points))]
-        model = fit(resample, k, random_state + 1000 * (b + 1))
-        labelings.append(model.predict(points))
-    scores = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
+    resamples = [rng.integers(0, len(points), size=len(points)) for _ in range(bootstraps)]
+
+    def labelling(b: int) -> np.ndarray:
+        return fit(points[resamples[b]], k, random_state + 1000 * (b + 1)).predict(points)
+
+    labelings = list((pool.map if pool is not None else map)(labelling, range(bootstraps)))
+    scores = [adjusted_rand(a, b) for a, b in combinations(labelings, 2)]
     return float(np.mean(scores))
 
 
@@ -184,13 +210,76 @@ def choose_k(
     return knee, "elbow"
 
 
-def evaluate_k(
-    matrix: np.ndarray,
-    settings: SelectionSettings,
-    random_state: int,
-    requested_k: int | None = None,
-) -> SelectionResult:
-    """Fit every candidate k and record all the measures, then apply the rule."""
+@dataclass
+class Candidates:
+    """One encoding's K-Means fit at every candidate k; stability measured only where asked.
+
+    Stability (bootstrap refits) is half the cost of choosing k, and the rule needs it at
+    only a few k: the knee, then its neighbours, then all only when none of those is stable.
+    Each k's stability is seeded on its own, so measuring fewer k changes none of the values.
+    """
+
+    ks: tuple[int, ...]
+    settings: SelectionSettings
+    random_state: int
+    sample: np.ndarray
+    stability_points: np.ndarray
+    silhouette_sample: int
+    inertia: list[float]
+    silhouette: list[float]
+    calinski: list[float]
+    davies: list[float]
+    models: list
+    stability: dict[int, float] = field(default_factory=dict)
+
+    def measure_stability(self, ks, pool: Executor | None = None) -> None:
+        todo = [k for k in dict.fromkeys(ks) if k in self.ks and k not in self.stability]
+        threads = 1 if self.stability_points.shape[0] <= SINGLE_THREAD_ROWS else None
+
+        def one(k: int) -> float:
+            with sklearn.config_context(assume_finite=True, skip_parameter_validation=True), threadpool_limits(threads):
+                return bootstrap_stability(self.stability_points, k, self.random_state, self.settings.bootstraps)
+
+        for k, value in zip(todo, (pool.map if pool is not None else map)(one, todo), strict=True):
+            self.stability[k] = value
+            log.info("k=%2d  stability=%.2f", k, value)
+
+    def decide(self, requested_k: int | None = None) -> tuple[int, int, str]:
+        """(knee, chosen k, rule), measuring the stability the rule reads (and the chosen k's)."""
+        knee = find_knee(np.array(self.ks), np.array(self.inertia))
+        threshold = self.settings.stability_threshold
+        if requested_k is None:
+            self.measure_stability([knee])
+            if not self.stability[knee] >= threshold:
+                self.measure_stability([knee - 1, knee + 1])
+                if not any(self.stability.get(k, -1.0) >= threshold for k in (knee - 1, knee, knee + 1)):
+                    self.measure_stability(self.ks)
+        stability = tuple(self.stability.get(k, float("nan")) for k in self.ks)
+        chosen, rule = choose_k(self.ks, knee, tuple(self.silhouette), stability, threshold, requested_k)
+        self.measure_stability([chosen])
+        return knee, chosen, rule
+
+    def result(self, knee: int, chosen: int, rule: str) -> SelectionResult:
+        return SelectionResult(
+            ks=self.ks,
+            inertia=tuple(self.inertia),
+            silhouette=tuple(self.silhouette),
+            calinski_harabasz=tuple(self.calinski),
+            davies_bouldin=tuple(self.davies),
+            stability=tuple(self.stability.get(k, float("nan")) for k in self.ks),
+            knee=knee,
+            chosen=chosen,
+            rule=rule,
+            fit_sample=int(self.sample.shape[0]),
+            silhouette_sample=self.silhouette_sample,
+            stability_sample=int(self.stability_points.shape[0]),
+            bootstraps=self.settings.bootstraps,
+            model=self.models[self.ks.index(chosen)] if chosen in self.ks else None,
+        )
+
+
+def fit_candidates(matrix: np.ndarray, settings: SelectionSettings, random_state: int) -> Candidates:
+    """Fit every candidate k and record the measures that need no refit (stability comes later)."""
     n_rows = matrix.shape[0]
     k_max = min(settings.k_max, n_rows - 1)
     if k_max < settings.k_min:
@@ -204,9 +293,8 @@ def evaluate_k(
     # The silhouette sample's distances once for every k, not once per k (silhouette is
     # all pairwise distances; the labels are all that changes between candidates).
     silhouette_distances = pairwise_distances(sample[silhouette_rows])
-    inertia, silhouette, calinski, davies, stability = [], [], [], [], []
+    inertia, silhouette, calinski, davies, models = [], [], [], [], []
     fit_threads = 1 if sample.shape[0] <= SINGLE_THREAD_ROWS else None
-    stability_threads = 1 if stability_points.shape[0] <= SINGLE_THREAD_ROWS else None
     # About 200 small fits and predictions at 10 thousand rows: scikit-learn's checks of
     # arguments and finiteness on each call cost a tenth of the time, and are done once
     # above. (The setting is per thread: each encoding's thread sets its own.)
@@ -215,35 +303,34 @@ def evaluate_k(
             with threadpool_limits(fit_threads):
                 model = KMeans(n_clusters=k, init="k-means++", n_init=settings.n_init, random_state=random_state)
                 model.fit(sample)
+            models.append(model)
             labels = model.labels_
             distinct = len(np.unique(labels))
             inertia.append(float(model.inertia_))
             silhouette.append(silhouette_from_distances(silhouette_distances, labels[silhouette_rows]))
             calinski.append(float(calinski_harabasz_score(sample, labels)) if distinct > 1 else float("nan"))
             davies.append(float(davies_bouldin_score(sample, labels)) if distinct > 1 else float("nan"))
-            with threadpool_limits(stability_threads):
-                stability.append(bootstrap_stability(stability_points, k, random_state, settings.bootstraps))
             log.info(
-                "k=%2d  inertia=%.4g  silhouette=%.3f  CH=%.0f  DB=%.2f  stability=%.2f",
-                k, inertia[-1], silhouette[-1], calinski[-1], davies[-1], stability[-1],
+                "k=%2d  inertia=%.4g  silhouette=%.3f  CH=%.0f  DB=%.2f",
+                k, inertia[-1], silhouette[-1], calinski[-1], davies[-1],
             )  # fmt: skip
-    knee = find_knee(np.array(ks), np.array(inertia))
-    chosen, rule = choose_k(ks, knee, tuple(silhouette), tuple(stability), settings.stability_threshold, requested_k)
-    return SelectionResult(
-        ks=ks,
-        inertia=tuple(inertia),
-        silhouette=tuple(silhouette),
-        calinski_harabasz=tuple(calinski),
-        davies_bouldin=tuple(davies),
-        stability=tuple(stability),
-        knee=knee,
-        chosen=chosen,
-        rule=rule,
-        fit_sample=int(sample.shape[0]),
-        silhouette_sample=len(silhouette_rows),
-        stability_sample=int(stability_points.shape[0]),
-        bootstraps=settings.bootstraps,
-    )
+    return Candidates(
+        ks, settings, random_state, sample, stability_points, len(silhouette_rows),
+        inertia, silhouette, calinski, davies, models,
+    )  # fmt: skip
+
+
+def evaluate_k(
+    matrix: np.ndarray,
+    settings: SelectionSettings,
+    random_state: int,
+    requested_k: int | None = None,
+) -> SelectionResult:
+    """Fit every candidate k and record all the measures, then apply the rule."""
+    candidates = fit_candidates(matrix, settings, random_state)
+    decision = candidates.decide(requested_k)
+    candidates.measure_stability(candidates.ks)
+    return candidates.result(*decision)
 
 
 def evaluate_encodings(
@@ -251,6 +338,7 @@ def evaluate_encodings(
     settings: SelectionSettings,
     random_state: int,
     requested_k: int | None = None,
+    pick: Callable[[dict[str, SelectionResult]], str] | None = None,
 ) -> dict[str, SelectionResult]:
     """`evaluate_k` for each candidate encoding of the same customers.
 
@@ -260,156 +348,42 @@ def evaluate_encodings(
     one after the other. The results are the same either way: each evaluation has its own
     seeds and runs single-threaded (BLAS limits are process-wide, so they are set here
     once, around both).
+
+    `pick` (the caller's choice of encoding from the results): stability is then measured
+    at every k for the picked encoding only; the others keep what their rule needed (NaN
+    elsewhere). Their k, rule and the stability of their k are the same either way.
     """
     single_threaded = all(
         min(matrix.shape[0], settings.fit_sample) <= SINGLE_THREAD_ROWS for matrix in matrices.values()
     )
-    if len(matrices) < 2 or not single_threaded:
-        return {name: evaluate_k(matrix, settings, random_state, requested_k) for name, matrix in matrices.items()}
-    with threadpool_limits(1), ThreadPoolExecutor(max_workers=min(len(matrices), 2)) as pool:
-        futures = {
-            name: pool.submit(evaluate_k, matrix, settings, random_state, requested_k)
-            for name, matrix in matrices.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+
+    def evaluate(matrix: np.ndarray) -> tuple[Candidates, tuple[int, int, str]]:
+        candidates = fit_candidates(matrix, settings, random_state)
+        decision = candidates.decide(requested_k)
+        if pick is None:
+            candidates.measure_stability(candidates.ks)
+        return candidates, decision
+
+    side_by_side = len(matrices) > 1 and single_threaded
+    with (
+        threadpool_limits(1 if side_by_side else None),
+        ThreadPoolExecutor(max_workers=2 if side_by_side else 1) as pool,
+    ):
+        futures = {name: pool.submit(evaluate, matrix) for name, matrix in matrices.items()}
+        evaluated = {name: future.result() for name, future in futures.items()}
+        results = {name: candidates.result(*decision) for name, (candidates, decision) in evaluated.items()}
+        if pick is not None:
+            name = pick(results)
+            candidates, decision = evaluated[name]
+            candidates.measure_stability(candidates.ks, pool if side_by_side else None)
+            results[name] = candidates.result(*decision)
+    return results
 
 
-# ---- k for the latent class model: an information criterion, filtered by stability and size ----
+def __getattr__(name: str):
+    """The latent class model's k lives in ``mixture_selection``; still importable from here."""
+    if name in ("MixtureSelection", "choose_mixture_k", "evaluate_mixture_k"):
+        from . import mixture_selection
 
-
-@dataclass(frozen=True)
-class MixtureSelection:
-    """Per-k evidence for the latent class model, the chosen k, and the model fitted at it."""
-
-    ks: tuple[int, ...]
-    bic: tuple[float, ...]
-    icl: tuple[float, ...]
-    log_likelihood: tuple[float, ...]
-    stability: tuple[float, ...]  # NaN where the rule did not need it
-    smallest_share: tuple[float, ...]
-    chosen: int
-    rule: str  # user, <criterion>_stable, <criterion>_sized, <criterion>
-    criterion: str
-    fit_sample: int
-    stability_sample: int
-    bootstraps: int
-    min_segment_share: float
-    model: object = field(repr=False, compare=False, default=None)
-
-    def measure(self, name: str, k: int) -> float:
-        return float(getattr(self, name)[self.ks.index(k)])
-
-
-def choose_mixture_k(
-    ks: tuple[int, ...],
-    criterion: tuple[float, ...],
-    stability: tuple[float, ...],
-    smallest_share: tuple[float, ...],
-    threshold: float,
-    min_share: float,
-    name: str = "icl",
-    requested_k: int | None = None,
-) -> tuple[int, str]:
-    """The k of lowest criterion among those stable and without a tiny segment.
-
-    In order: ``K=`` (``user``); the lowest criterion among k that are stable and whose
-    smallest segment holds at least `min_share` of the customers (``<name>_stable``);
-    among k with no tiny segment (``<name>_sized``); the lowest criterion (``<name>``).
-    """
-    if requested_k is not None:
-        return requested_k, "user"
-    value = dict(zip(ks, criterion, strict=True))
-    sized = [k for k, share in zip(ks, smallest_share, strict=True) if share >= min_share]
-    stable = [k for k, s in zip(ks, stability, strict=True) if k in sized and s >= threshold]
-    for candidates, rule in ((stable, f"{name}_stable"), (sized, f"{name}_sized"), (list(ks), name)):
-        if candidates:
-            return min(candidates, key=lambda k: (value[k], k)), rule
-    raise ValueError("no candidate k")
-
-
-def evaluate_mixture_k(
-    data,
-    settings: SelectionSettings,
-    random_state: int,
-    requested_k: int | None = None,
-    criterion: str = "bic",
-    min_share: float = 0.05,
-    n_init: int = 10,
-) -> MixtureSelection:
-    """Fit the latent class model for every candidate k on a sample; record BIC, ICL, stability, sizes.
-
-    The sample has a fixed size (``settings.fit_sample``): an information criterion's
-    penalty grows only with the log of the rows, so on ever more customers it keeps
-    adding classes for small departures from the model's shapes. Judged on a sample of
-    fixed size, the evidence, and k, do not grow with the table.
-    """
-    from .mixture import LatentClassModel
-
-    n_rows = len(data)
-    k_max = min(settings.k_max, n_rows - 1)
-    if k_max < settings.k_min:
-        raise ValueError(f"{n_rows} customers are too few for k = {settings.k_min}…")
-    sample = data.take(sample_rows(n_rows, settings.fit_sample, random_state))
-    stability_points = sample.take(sample_rows(len(sample), settings.stability_sample, random_state + 2))
-    ks = tuple(range(settings.k_min, k_max + 1))
-    fitted, bic, icl, log_likelihood, smallest = {}, [], [], [], []
-
-    def quick_fit(points, k: int, seed: int) -> LatentClassModel:
-        return LatentClassModel(k, n_init=3, keep_starts=1, random_state=seed).fit(points)
-
-    def full_fit(k: int) -> LatentClassModel:
-        return LatentClassModel(k, n_init=n_init, random_state=random_state).fit(sample)
-
-    single_thread = len(sample) <= SINGLE_THREAD_ROWS
-    with threadpool_limits(1 if single_thread else None):
-        # Each k's fit is independent and seeded: on a sample small enough for one BLAS thread,
-        # the fits run side by side (numpy releases the GIL) and give the same models as in turn.
-        workers = min(len(ks), os.cpu_count() or 1, MAX_FIT_THREADS) if single_thread else 1
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            models = list(pool.map(full_fit, ks))
-        for k, model in zip(ks, models, strict=True):
-            fitted[k] = model
-            bic.append(float(model.bic_))
-            icl.append(float(model.icl_))
-            log_likelihood.append(float(model.log_likelihood_))
-            smallest.append(float(np.bincount(model.predict(sample), minlength=k).min() / len(sample)))
-            log.info("k=%2d  BIC=%.6g  ICL=%.6g  smallest segment=%.1f%%", k, bic[-1], icl[-1], 100 * smallest[-1])
-        # Stability is costly (refits on bootstraps), and the rule only needs it for the
-        # candidates in order of the criterion until one is stable: the same k as
-        # measuring every k, without the fits whose result could not change it.
-        values = icl if criterion == "icl" else bic
-        stability = {k: float("nan") for k in ks}
-        if requested_k is None:
-            for k in sorted((k for k, share in zip(ks, smallest, strict=True) if share >= min_share),
-                            key=lambda k: (values[ks.index(k)], k)):  # fmt: skip
-                stability[k] = bootstrap_stability(stability_points, k, random_state, settings.bootstraps, quick_fit)
-                log.info("k=%2d  stability=%.2f", k, stability[k])
-                if stability[k] >= settings.stability_threshold:
-                    break
-    chosen, rule = choose_mixture_k(
-        ks,
-        tuple(values),
-        tuple(stability[k] if not np.isnan(stability[k]) else -1.0 for k in ks),
-        tuple(smallest),
-        settings.stability_threshold,
-        min_share,
-        criterion,
-        requested_k,
-    )
-    model = fitted.get(chosen) or LatentClassModel(chosen, n_init=n_init, random_state=random_state).fit(sample)
-    return MixtureSelection(
-        ks=ks,
-        bic=tuple(bic),
-        icl=tuple(icl),
-        log_likelihood=tuple(log_likelihood),
-        stability=tuple(stability[k] for k in ks),
-        smallest_share=tuple(smallest),
-        chosen=chosen,
-        rule=rule,
-        criterion=criterion,
-        fit_sample=len(sample),
-        stability_sample=len(stability_points),
-        bootstraps=settings.bootstraps,
-        min_segment_share=min_share,
-        model=model,
-    )
+        return getattr(mixture_selection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

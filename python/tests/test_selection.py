@@ -4,8 +4,10 @@ from sklearn.datasets import make_blobs
 
 from segmentation.selection import (
     SelectionSettings,
+    adjusted_rand,
     bootstrap_stability,
     choose_k,
+    evaluate_encodings,
     evaluate_k,
     find_knee,
     sample_rows,
@@ -89,3 +91,30 @@ def test_silhouette_from_distances_matches_scikit_learn(seed: int) -> None:
     expected = silhouette_score(distances, labels, metric="precomputed")
     assert silhouette_from_distances(distances, labels) == pytest.approx(expected, abs=1e-5)
     assert np.isnan(silhouette_from_distances(distances, np.zeros(400, dtype=int)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_adjusted_rand_is_scikit_learns_to_the_bit(seed: int) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, 1 + seed * 3, size=500)
+    noisy = np.where(rng.random(500) < 0.7, first, rng.integers(0, 6, size=500))
+    for second in (noisy, first, np.zeros(500, dtype=int)):
+        assert adjusted_rand(first, second) == adjusted_rand_score(first, second)
+
+
+def test_picking_an_encoding_first_measures_less_and_changes_nothing() -> None:
+    blobs, _ = make_blobs(n_samples=1500, centers=4, n_features=6, cluster_std=0.6, random_state=3)
+    noise = np.random.default_rng(0).normal(size=(1500, 6))
+    matrices = {"blobs": blobs.astype(np.float32), "noise": noise.astype(np.float32)}
+    settings = SelectionSettings(k_max=7, silhouette_sample=500, bootstraps=3)
+    full = evaluate_encodings(matrices, settings, random_state=0)
+    lazy = evaluate_encodings(matrices, settings, random_state=0, pick=lambda results: "noise")
+    assert lazy["noise"] == full["noise"] and not np.isnan(lazy["noise"].stability).any()
+    for name in matrices:
+        assert (lazy[name].chosen, lazy[name].rule) == (full[name].chosen, full[name].rule)
+        assert lazy[name].measure("stability", lazy[name].chosen) == full[name].measure("stability", full[name].chosen)
+    # the blobs' knee is stable: the rule needed no other k's stability
+    assert lazy["blobs"].rule == "elbow_stable"
+    assert [k for k, value in zip(lazy["blobs"].ks, lazy["blobs"].stability, strict=True) if not np.isnan(value)] == [4]
