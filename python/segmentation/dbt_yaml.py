@@ -132,12 +132,9 @@ def _customer_segments(declaration: Declaration) -> dict:
         "description": "One row per customer of the latest run: its segment, then the features it was profiled on.",
         "config": {"contract": {"enforced": True}},
         "columns": [
-            _id_column(
-                data_tests=[
-                    "unique",
-                    {"relationships": {"arguments": {"to": "ref('customer_features')", "field": ID_NAME}}},
-                ]
-            ),
+            # its customers come from customer_features through an inner join: only the
+            # assignments Python wrote can repeat one
+            _id_column(data_tests=["unique"]),
             {
                 "name": "segment_id",
                 "data_type": "integer",
@@ -182,7 +179,6 @@ def _customer_quarantine(declaration: Declaration) -> dict:
         }
         for name, kind, text, required in fixed
     ]
-    columns[0]["data_tests"] = ["unique"]
     for column in declaration.columns:
         columns.append(
             {
@@ -193,20 +189,20 @@ def _customer_quarantine(declaration: Declaration) -> dict:
         )
     return {
         "name": "customer_quarantine",
-        "description": "One row per input row that cannot be used, with its reason and its values as exported.",
+        "description": (
+            "One row per input row that cannot be used, with its reason and its values as exported; "
+            "the rows of int_customers_validated with a reason, whose grain test covers them."
+        ),
         "config": {"contract": {"enforced": True}},
         "columns": columns,
     }
 
 
 def _raw_source(declaration: Declaration) -> dict:
-    columns = [
-        {
-            "name": "source_row_number",
-            "description": "1-based position of the row in the input file.",
-            "data_tests": ["unique", "not_null"],
-        },
-    ]
+    # source_row_number is the grain of every raw table; it is tested once per table of the
+    # file, after the union of parsed and rejected records (int_customers_validated,
+    # int_orders_validated), where one test covers both sources
+    columns: list[dict] = [{"name": "source_row_number", "description": "1-based position of the row in the file."}]
     for column in declaration.columns:
         columns.append(
             {"name": column["column"], "description": column.get("description") or column["column"], "quote": True}
@@ -225,7 +221,6 @@ def _raw_source(declaration: Declaration) -> dict:
             {
                 "name": "customers_rejected",
                 "description": "Records of the file that could not be split into the header's fields, as raw text.",
-                "columns": [{"name": "source_row_number", "data_tests": ["unique", "not_null"]}],
             },
             {"name": "load_metadata", "description": "One row describing the last load."},
             {"name": "load_columns", "description": "One row per column of the input file, in file order."},
@@ -237,7 +232,7 @@ def _raw_source(declaration: Declaration) -> dict:
 def _orders_tables(declaration: Declaration) -> list[dict]:
     """raw.orders (empty when the run has no order lines: the order models then give no rows)."""
     orders = declaration.orders or {}
-    columns = [{"name": "source_row_number", "data_tests": ["unique", "not_null"]}]
+    columns: list[dict] = [{"name": "source_row_number"}]
     columns += [
         {"name": orders[key]["column"], "description": f"The order line's {key}.", "quote": True}
         for key in ("customer", "order", "date", "amount", "quantity", "price", "category", "channel", "country",
@@ -247,8 +242,7 @@ def _orders_tables(declaration: Declaration) -> list[dict]:
     return [
         {"name": "orders", "description": "One row per order line of ORDERS=, every column as text.",
          "columns": columns},
-        {"name": "orders_rejected", "description": "Order lines that could not be split into the header's fields.",
-         "columns": [{"name": "source_row_number", "data_tests": ["unique", "not_null"]}]},
+        {"name": "orders_rejected", "description": "Order lines that could not be split into the header's fields."},
         {"name": "orders_load_metadata", "description": "One row describing the last load of order lines."},
     ]  # fmt: skip
 

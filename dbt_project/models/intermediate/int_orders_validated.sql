@@ -27,6 +27,19 @@ reference_date as (
 
 ),
 
+first_copies as (
+
+    -- the first line of each set of identical lines (NULLs equal, as in any group by): an
+    -- aggregate over the keys and the line number, where a window would carry every column
+    select min(source_row_number) as source_row_number
+    from order_lines
+    group by
+        {%- for key in order_role_keys() %}
+        {{ key }}__text{{ "," if not loop.last }}
+        {%- endfor %}
+
+),
+
 valued as (
 
     select
@@ -44,16 +57,12 @@ valued as (
             or coalesce(substr(order_id, 1, {{ prefix | length }}) = {{ sql_string(prefix) }}, false)
             {%- endif %}
         ) as is_return,
-        row_number() over (
-            partition by
-                {%- for key in order_role_keys() %}
-                {{ key }}__text{{ "," if not loop.last }}
-                {%- endfor %}
-            order by source_row_number
-        ) as copy_number
+        first_copies.source_row_number is null as is_later_copy
 
     from order_lines
     cross join reference_date
+    left join first_copies
+        on order_lines.source_row_number = first_copies.source_row_number
 
 ),
 
@@ -85,7 +94,7 @@ validated as (
             {%- endif %}
             when order_date > as_of
                 or order_date < {{ dbt.dateadd('year', -30, 'as_of') }} then 'date_out_of_range'
-            when copy_number > 1 then 'duplicate_line'
+            when is_later_copy then 'duplicate_line'
         end as quarantine_reason
 
     from valued
