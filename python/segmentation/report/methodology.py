@@ -22,7 +22,11 @@ KNOWN_CRITERIA = {
     "stability": 2,
     "bic": 0,
     "icl": 0,
+    "log_likelihood": 0,
+    "mixture_stability": 2,
+    "smallest_segment_share": 3,
 }
+WIDE_TABLE_COLUMNS = 7  # beyond this many measures the table is set tighter, to stay within the page
 NOT_CRITERIA = {"run_id", "k", "is_knee", "is_chosen"}
 LOWER_IS_BETTER = {"davies_bouldin", "bic", "icl"}
 
@@ -120,6 +124,7 @@ def _selection_table(inputs: PageInputs) -> dict:
     chosen, knee = chosen_and_knee(inputs)
     columns = criteria(inputs.data.selection)
     return {
+        "wide": len(columns) > WIDE_TABLE_COLUMNS,
         "headers": [criterion_label(inputs.vocab, column) for column, _ in columns],
         "rows": [
             {
