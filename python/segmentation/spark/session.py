@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from ..errors import UserError
@@ -92,6 +93,8 @@ def start_session(work_dir: Path, app_name: str = "customer-segmentation"):
         if work_dir.exists():
             shutil.rmtree(work_dir)
         (work_dir / "tmp").mkdir(parents=True)
+        # the workers' Python (mapInArrow scoring) is this process's, with its numpy and scikit-learn
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         master = os.environ.get("SPARK_MASTER", "").strip() or "local[*]"
         java_options = f"-Dderby.system.home={work_dir / 'derby'} -Djava.io.tmpdir={work_dir / 'tmp'}"
         builder = (
