@@ -1,8 +1,10 @@
 """ALGO=kmeans on Spark: the final K-Means fitted by Spark MLlib on every customer.
 
-k-means|| initialisation with a fixed seed, one run, on the encoded features assembled by
-pyspark.ml's VectorAssembler; where scikit-learn (DuckDB engine) fits k-means++ with several
-initialisations on at most a million customers, so the two agree closely, not to the customer.
+k-means|| initialisation, N_INIT runs from fixed seeds (the lowest cost kept, as scikit-learn's
+n_init on the DuckDB engine), on the encoded features assembled by pyspark.ml's
+VectorAssembler. Where k is well determined the two agree (ARI 0.99 at the k = 3 the rule
+picks on a 2,500-row draw); where K-Means itself is not (k = 4 there: scikit-learn's own single
+runs agree with its best of four at ARI 0.59 to 0.98), neither do the two engines.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from .encode import collect_sorted, distance_to_centre, encoded_frame
 
 MAX_ITER = 300
 TOLERANCE = 1e-6
+N_INIT = 4  # scikit-learn's n_init on the DuckDB engine
 
 
 class CentresModel:
@@ -39,8 +42,12 @@ def fit_kmeans_on_spark(frame, contract: FeatureContract, preprocessor, k: int, 
     encoded = encoded_frame(frame, preprocessor, contract)
     assembler = VectorAssembler(inputCols=[f"_x{j}" for j in range(dimensions)], outputCol="features")
     vectors = assembler.transform(encoded).cache()
-    kmeans = KMeans(k=k, seed=random_state, initMode="k-means||", maxIter=MAX_ITER, tol=TOLERANCE)
-    model = kmeans.fit(vectors.select("features"))
+    features = vectors.select("features")
+    fits = [
+        KMeans(k=k, seed=random_state + run, initMode="k-means||", maxIter=MAX_ITER, tol=TOLERANCE).fit(features)
+        for run in range(N_INIT)
+    ]
+    model = min(fits, key=lambda fitted: fitted.summary.trainingCost)
     centres = np.vstack([np.asarray(c, dtype=np.float64) for c in model.clusterCenters()])
     labelled = model.setPredictionCol("label").transform(vectors)
     scored = labelled.select(
