@@ -47,7 +47,7 @@ def tree_rss(pid: int) -> int:
 def run_tree_measured(name: str, command: list[str], env: dict[str, str], cwd: Path) -> StepResult:
     """Run one step; wall time and the peak summed RSS of its process tree."""
     started = time.perf_counter()
-    with open(cwd / "data" / "bench" / f"spark_{name.replace(' ', '_')}.log", "w") as output:
+    with open(cwd / "data" / "bench" / f"spark_{name.split()[0]}.log", "w") as output:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
         peak = 0
         while process.poll() is None:

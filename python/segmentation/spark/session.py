@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from ..errors import UserError
@@ -90,6 +91,9 @@ def start_session(work_dir: Path, app_name: str = "customer-segmentation"):
     if remote:
         log.info("Spark Connect: %s", remote)
         builder = builder.remote(remote)
+        # dbt-spark asks every statement's session for Hive support: a static setting, which Spark
+        # Connect declines with a warning per statement; the session's catalog serves dbt as it is
+        warnings.filterwarnings("ignore", message="Failed to set spark.sql.catalogImplementation")
     else:
         os.environ.pop("SPARK_REMOTE", None)  # an empty value still makes PySpark refuse a master
         builder = builder.master(os.environ.get("SPARK_MASTER", "").strip() or "local[*]")
