@@ -10,7 +10,9 @@ dbt-duckdb, WeasyPrint. `.ci/run` installs Java and requirements-spark.txt.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -19,9 +21,12 @@ from conftest import ROOT, make_command, pipeline_env
 from pypdf import PdfReader
 from sklearn.metrics import adjusted_rand_score
 
+from segmentation.config import Settings
 from segmentation.generate import generate
 from segmentation.models_io import load_model
+from segmentation.spark.fit import _levels_and_weights
 from segmentation.spark.kmeans import fit_kmeans_on_spark
+from segmentation.spark.latent_class import driver_positions, fit_mixture_on_spark
 from segmentation.spark.session import start_session
 from segmentation.warehouse import read_features
 
@@ -155,6 +160,38 @@ def test_mllib_kmeans_agrees_with_scikit_learn(runs: tuple[Path, Path, Path], tm
     expected = [segment_of[str(i)] for i in table.column(contract.id_column).to_pylist()]  # id order, as Spark's
     assert adjusted_rand_score(labels, expected) >= 0.9
     assert centres.shape[0] == k and sizes.sum() == len(expected) and distances.min() >= 0
+
+
+def test_spark_connect_scores_the_same_segments(
+    runs: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The remote path for real: a Spark Connect server started in this process (SPARK_REMOTE=local[2]),
+    the mart sent as Arrow, the DuckDB run's model scored through mapInArrow over Connect."""
+    _, duckdb_dir, _ = runs
+    (model_path,) = (duckdb_dir / "models").glob("*.joblib")
+    saved = load_model(model_path)
+    contract = saved["contract"]
+    with duckdb.connect(str(duckdb_dir / "warehouse.duckdb"), read_only=True) as con:
+        table = read_features(con, contract)
+    monkeypatch.setenv("SPARK_REMOTE", "local[2]")
+    spark = start_session(tmp_path / "spark")
+    try:
+        assert type(spark).__module__.startswith("pyspark.sql.connect")
+        frame = spark.createDataFrame(table)
+        levels, _ = _levels_and_weights(frame, contract)
+        settings = replace(Settings(), k=int(K), algorithm="mixture")
+        positions = driver_positions(table.num_rows, settings, mixture=True)
+        fitted = fit_mixture_on_spark(
+            frame, contract, table, positions, table.num_rows, levels, saved["preprocessor"], 3, settings
+        )
+    finally:
+        spark.stop()
+        for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE"):  # set by PySpark for its local server
+            os.environ.pop(variable, None)
+    segment_of = {r[0]: r[1] for r in assignments(duckdb_dir)}
+    expected = [segment_of[str(i)] for i in table.column(contract.id_column).to_pylist()]
+    assert adjusted_rand_score(fitted.labels, expected) >= 0.99
+    assert fitted.probabilities.min() < 1.0 and len(fitted.labels) == table.num_rows
 
 
 def test_run_and_report_say_spark_ran(runs: tuple[Path, Path, Path]) -> None:
