@@ -162,8 +162,8 @@ profiles: segment ## dbt: customer_segments and segment profiles, with tests
 	$(DBT) build --select 'source:segmentation+' --exclude-resource-type unit_test --no-write-json  # the manifest from `mart` stays the one Python reads
 
 # ENGINE=spark replaces mart → quality → segment → profiles by one process on Spark
-spark: ingest ## ENGINE=spark: dbt-spark models, quality check, Spark MLlib segments and profiles, in one process
-	$(call step,On Spark: dbt build → quality check → MLlib K-Means → segment profiles)
+spark: ingest ## ENGINE=spark: dbt-spark models, quality check, segments (latent class model by default, scored on the executors; ALGO=kmeans: MLlib K-Means) and profiles, in one process
+	$(call step,On Spark: dbt build → quality check → segments (latent class model; ALGO=kmeans: MLlib K-Means) → segment profiles)
 	$(SEGMENTATION) spark
 
 publish: $(if $(SPARK),spark,profiles) ## swap the finished working copy in as the warehouse (atomic)

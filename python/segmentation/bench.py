@@ -364,6 +364,10 @@ def render(
 
 
 def main(argv: list[str] | None = None) -> int:
+    if os.environ.get("ENGINE", "").strip() == "spark":  # make bench ENGINE=spark
+        from .spark.bench import main as spark_main
+
+        return spark_main(argv)
     parser = argparse.ArgumentParser(prog="python -m segmentation.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="comma-separated row counts")
     parser.add_argument("--skip-largest", action="store_true", help="leave out the largest size (quick run)")

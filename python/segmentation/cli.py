@@ -263,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     segment.set_defaults(func=_cmd_segment)
 
     spark = commands.add_parser(
-        "spark", help="ENGINE=spark: dbt, quality check, MLlib segments and profiles on Spark, in one process"
+        "spark",
+        help="ENGINE=spark: dbt, quality check, segments (latent class model by default; ALGO=kmeans: "
+        "MLlib K-Means) and profiles on Spark, in one process",
     )
     spark.set_defaults(func=_cmd_spark)
     check_java = commands.add_parser("check-java", help="ENGINE=spark: check that Java 17 or newer is installed")

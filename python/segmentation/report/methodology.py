@@ -185,7 +185,12 @@ def _engine(run: Mapping, m: Mapping) -> str:
     """Which engine ran (ENGINE=spark: initialisation and silhouette sample differ from scikit-learn's)."""
     params = parameters(run)
     if params.get("engine") == "spark":
-        return fill(m["engine_spark"], {"version": str(params.get("spark_version") or "")})
+        key = (
+            "engine_spark"
+            if str(params.get("algorithm") or run.get("algorithm")) == "mixture"
+            else "engine_spark_kmeans"
+        )
+        return fill(m[key], {"version": str(params.get("spark_version") or "")})
     return m["engine_duckdb"]
 
 

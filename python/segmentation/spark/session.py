@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 from ..errors import UserError
@@ -57,7 +59,7 @@ def java_version(java: str | None = None) -> int | None:
 
 def check_java() -> None:
     """Spark 4 needs Java 17+; say so in one line before the JVM fails in fifty."""
-    if remote_url():  # the cluster runs the JVM
+    if (remote_url() or "").startswith("sc://"):  # the cluster runs the JVM
         return
     version = java_version()
     if version is None:
@@ -84,19 +86,26 @@ def start_session(work_dir: Path, app_name: str = "customer-segmentation"):
 
     builder = SparkSession.builder.appName(app_name)
     remote = remote_url()
+    # the JVM runs here: local[*], or a Spark Connect server started in this process (SPARK_REMOTE=local[2])
+    local = not (remote or "").startswith("sc://")
     if remote:
         log.info("Spark Connect: %s", remote)
         builder = builder.remote(remote)
+        # dbt-spark asks every statement's session for Hive support: a static setting, which Spark
+        # Connect declines with a warning per statement; the session's catalog serves dbt as it is
+        warnings.filterwarnings("ignore", message="Failed to set spark.sql.catalogImplementation")
     else:
         os.environ.pop("SPARK_REMOTE", None)  # an empty value still makes PySpark refuse a master
+        builder = builder.master(os.environ.get("SPARK_MASTER", "").strip() or "local[*]")
+    if local:
         if work_dir.exists():
             shutil.rmtree(work_dir)
         (work_dir / "tmp").mkdir(parents=True)
-        master = os.environ.get("SPARK_MASTER", "").strip() or "local[*]"
+        # the workers' Python (mapInArrow scoring) is this process's, with its numpy and scikit-learn
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         java_options = f"-Dderby.system.home={work_dir / 'derby'} -Djava.io.tmpdir={work_dir / 'tmp'}"
         builder = (
-            builder.master(master)
-            .config("spark.sql.catalogImplementation", "in-memory")
+            builder.config("spark.sql.catalogImplementation", "in-memory")
             .config("spark.sql.warehouse.dir", str(work_dir / "warehouse"))
             .config("spark.local.dir", str(work_dir / "tmp"))
             .config("spark.driver.extraJavaOptions", java_options)
@@ -104,7 +113,7 @@ def start_session(work_dir: Path, app_name: str = "customer-segmentation"):
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
         )
-        log.info("Spark %s, warehouse %s", master, work_dir / "warehouse")
+        log.info("Spark %s, warehouse %s", remote or "local", work_dir / "warehouse")
     for key, value in SESSION_CONF.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from ..warehouse import quote_identifier, quote_literal
 from .session import remote_url
@@ -25,9 +26,19 @@ def spark_name(schema: str, table: str) -> str:
     return f"`{schema}`.`{table}`"
 
 
+def signed(table: pa.Table) -> pa.Table:
+    """Unsigned integers (DuckDB's counts) as int64: Spark has no unsigned types to receive them as Arrow."""
+    fields = [
+        field.with_type(pa.int64()) if pa.types.is_unsigned_integer(field.type) else field for field in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
 def raw_to_spark(con: duckdb.DuckDBPyConnection, spark, staging_dir: Path) -> None:
     """Register every table of DuckDB's raw schema (customers, orders, their rejects and the load's
     metadata) in Spark's `raw` database, replacing any."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
     spark.sql("create database if not exists raw")
     raw_tables = [
         row[0]
@@ -38,7 +49,13 @@ def raw_to_spark(con: duckdb.DuckDBPyConnection, spark, staging_dir: Path) -> No
     for table in raw_tables:
         spark.sql(f"drop table if exists {spark_name('raw', table)}")
         if remote_url():
-            frame = spark.createDataFrame(con.sql(f"select * from raw.{table}").to_arrow_table())
+            arrow = signed(con.sql(f"select * from raw.{table}").to_arrow_table())
+            # an empty table (no rejected rows) carries its schema: Spark Connect cannot infer one from no rows
+            frame = (
+                spark.createDataFrame(arrow)
+                if arrow.num_rows
+                else spark.createDataFrame([], from_arrow_schema(arrow.schema))
+            )
             frame.write.format("parquet").mode("overwrite").saveAsTable(f"raw.{table}")
             continue
         target = staging_dir / "raw" / f"{table}.parquet"
