@@ -42,7 +42,9 @@ from .config import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZES = (10_000, 1_000_000, 10_000_000)
-BUDGETS = {10_000: (20.0, None), 1_000_000: (60.0, 3.0), 10_000_000: (300.0, 8.0)}  # seconds, GiB
+# seconds, GiB: `make all` on the default data (the speed issue's target); the 1 and 10 million
+# targets are about `make all` on one file, judged in the pairs' table (bench_pairs.TARGETS)
+BUDGETS = {10_000: (8.0, None)}
 INNER_STAGES = ("read", "features", "k_selection", "fit_assign", "projection", "write_back")
 DRAW_SIZE = 10_000  # where the ARI is noisy enough to need several draws
 DEFAULT_DRAWS = 8
@@ -115,7 +117,12 @@ def work_env(root: Path, work: Path, env_base: dict[str, str], **extra: str) -> 
 
 
 def run_measured(name: str, command: list[str], env: dict[str, str], cwd: Path) -> StepResult:
-    """Run one step as a child process; wall time and that child's peak RSS."""
+    """Run one step as a child process; wall time and that child's peak RSS.
+
+    The peak cannot be lower than this process's own resident memory when it starts the
+    child (Linux counts the memory the child inherits at the fork): heavy reads run in
+    children (`query_in_child`), so that the bench itself stays at a few tens of megabytes.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = process.stdout.read() if process.stdout else ""
@@ -127,6 +134,24 @@ def run_measured(name: str, command: list[str], env: dict[str, str], cwd: Path) 
     peak = usage.ru_maxrss * 1024 / 2**30  # ru_maxrss is in KiB on Linux
     log.info("  %-16s %7.1f s  peak %.2f GiB", name, seconds, peak)
     return StepResult(name, seconds, peak)
+
+
+def query_in_child(database: Path, sql: str, parameters: list) -> list[tuple]:
+    """Rows of a query run by a short-lived child process.
+
+    On Linux a child's peak resident memory starts at its parent's at the fork, so every step
+    this process launches would report at least the bench's own size: a join over ten million
+    customers, run here, would floor every later figure at half a gigabyte. Heavy reads run
+    in a child instead, and the bench stays small.
+    """
+    script = (
+        "import duckdb, json, sys\n"
+        "with duckdb.connect(sys.argv[1], read_only=True) as con:\n"
+        "    print(json.dumps(con.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()))\n"
+    )
+    command = [sys.executable, "-c", script, str(database), sql, json.dumps(parameters)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return [tuple(row) for row in json.loads(output)]
 
 
 def adjusted_rand_from_counts(counts: list[tuple[str, int, int]]) -> float:
@@ -194,12 +219,13 @@ def bench_size(rows: int, root: Path, env_base: dict[str, str], seed: int | None
         result.inner = json.loads(stage_seconds or "{}")
         result.k = int(k)
         result.kept = int(con.sql("select count(*) from segmentation.segment_assignments").fetchall()[0][0])
-        counts = con.execute(
-            "select truth.planted_segment, assignments.segment_id, count(*) "
-            "from segmentation.segment_assignments as assignments "
-            "inner join read_parquet(?) as truth on truth.ID = assignments.customer_id group by all",
-            [str(truth)],
-        ).fetchall()
+    counts = query_in_child(
+        published,
+        "select truth.planted_segment, assignments.segment_id, count(*) "
+        "from segmentation.segment_assignments as assignments "
+        "inner join read_parquet(?) as truth on truth.ID = assignments.customer_id group by all",
+        [str(truth)],
+    )
     result.ari = adjusted_rand_from_counts(counts)
     result.features = len(json.loads(parameters or "{}").get("features", []))
     if rows == MAKE_ALL_SIZE and seed is None:
@@ -353,7 +379,7 @@ def render(
         ok = (seconds is None or wall <= seconds) and (gib is None or peak <= gib)
         budget = f"< {seconds:.0f} s" + (f", < {gib:.0f} GiB" if gib else "") if seconds else "–"
         budget = f"`make all` {budget}" if r.make_all else budget
-        budget_cells.append(f"{budget}: {'met' if ok else '**missed**'}")
+        budget_cells.append(f"{budget}: {'met' if ok else '**missed**'}" if seconds else "see the pairs below")
     lines.append("| budget | " + " | ".join(budget_cells) + " |")
     lines += ["", *quality_lines(results, draws or []), "", *memory_lines(results)]
     if yardstick:
