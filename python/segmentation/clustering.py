@@ -160,7 +160,7 @@ def segments_from_probabilities(
 
 def name_segments(
     model,
-    matrix: np.ndarray,
+    matrix: np.ndarray | None,  # read only when `centres` is not given
     labels: np.ndarray,
     k: int,
     distances: np.ndarray,

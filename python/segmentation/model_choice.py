@@ -42,7 +42,14 @@ def select_mixture(
     Needs nothing from K-Means, so the pipeline runs it beside K-Means' own choice of k.
     """
     preparation, data = prepare_mixed(table, contract)
-    selection = evaluate_mixture_k(
+    selection = choose_k(data, settings)
+    return preparation, data, selection
+
+
+def choose_k(data, settings: Settings) -> MixtureSelection:
+    """The latent class model's k, by the settings' criterion and rule, on its selection sample
+    (`data` need only hold the sample's rows: Spark's driver passes those)."""
+    return evaluate_mixture_k(
         data,
         SelectionSettings(
             k_min=settings.k_min,
@@ -56,16 +63,22 @@ def select_mixture(
         criterion=settings.k_criterion,
         min_share=settings.min_segment_share,
     )
-    return preparation, data, selection
 
 
-def fit_chosen(data: MixedData, selection: MixtureSelection, settings: Settings) -> tuple[LatentClassModel, np.ndarray]:
-    """The model at the chosen k, refitted on a larger sample when there is one, and every customer's probabilities."""
+def refit_on_sample(data, selection: MixtureSelection, settings: Settings) -> LatentClassModel:
+    """The model at the chosen k, refitted on the larger fit sample when there is one (warm, from
+    the solution k was chosen with)."""
     model = selection.model
     if len(data) > selection.fit_sample:
         rows = sample_rows(len(data), settings.mixture_fit_sample, settings.random_state)
         log.info("fitting the latent class model with k=%d on %s customers", selection.chosen, f"{len(rows):,}")
-        model.set_params(warm_start=True).fit(data.take(rows))  # from the solution k was chosen with
+        model.set_params(warm_start=True).fit(data.take(rows))
+    return model
+
+
+def fit_chosen(data: MixedData, selection: MixtureSelection, settings: Settings) -> tuple[LatentClassModel, np.ndarray]:
+    """The model at the chosen k, refitted on a larger sample when there is one, and every customer's probabilities."""
+    model = refit_on_sample(data, selection, settings)
     return model, model.predict_proba(data)
 
 

@@ -10,7 +10,6 @@ a child whose rusage the step's process collects.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -19,9 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
-
-from ..bench import SizeResult, StepResult, adjusted_rand_from_counts, render, run_measured, work_env
+from ..bench import SizeResult, StepResult, read_run, render, run_measured, work_env, write_table
 from ..config import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -95,21 +92,7 @@ def bench_spark_size(rows: int, root: Path, env_base: dict[str, str]) -> SizeRes
     ]
     for name, command, warehouse in steps:
         result.steps.append(run_tree_measured(name, command, {**env, "SEGMENTATION_WAREHOUSE": str(warehouse)}, root))
-    with duckdb.connect(str(published), read_only=True) as con:
-        stage_seconds, k, parameters = con.sql(
-            "select stage_seconds, k, parameters from segmentation.segmentation_runs order by finished_at desc limit 1"
-        ).fetchall()[0]
-        result.inner = json.loads(stage_seconds or "{}")
-        result.k = int(k)
-        result.kept = int(con.sql("select count(*) from segmentation.segment_assignments").fetchall()[0][0])
-        counts = con.execute(
-            "select truth.planted_segment, assignments.segment_id, count(*) "
-            "from segmentation.segment_assignments as assignments "
-            "inner join read_parquet(?) as truth on truth.ID = assignments.customer_id group by all",
-            [str(truth)],
-        ).fetchall()
-    result.ari = adjusted_rand_from_counts(counts)
-    result.features = len(json.loads(parameters or "{}").get("features", []))
+    read_run(result, published, truth)
     return result
 
 
@@ -125,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     table = table.split("\nMemory of the clustering step")[0]  # no separate segment step on Spark
     for rows in sizes:
         table += "\n".join(["", *stage_lines(PROJECT_ROOT / "data" / "bench" / "spark_spark.log", rows)]) + "\n"
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(table, encoding="utf-8")
-    print(table)
-    print(f"written to {output}")
+    write_table(table, Path(args.output))
     return 0
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import __version__
-from ..clustering import Segmentation, match_segments
+from ..clustering import name_segments
 from ..config import Settings
 from ..contract import FeatureContract, load_contract
 from ..errors import UserError
@@ -145,7 +145,7 @@ def run_segmentation_on_spark(spark, settings: Settings) -> str:
             mixture = fit_mixture_on_spark(
                 frame, contract, driver, positions, n_customers, levels, preprocessor, selection.chosen, settings
             )
-        labels, distances, centres, sizes = mixture.labels, mixture.distances, mixture.centres, mixture.sizes
+        labels, distances, centres = mixture.labels, mixture.distances, mixture.centres
         model, scored, probabilities = mixture.model, mixture.scored, mixture.probabilities
         k, rule = mixture.selection.chosen, mixture.selection.rule
         stability = mixture.selection.measure("stability", k)
@@ -155,29 +155,18 @@ def run_segmentation_on_spark(spark, settings: Settings) -> str:
     else:
         k, rule, stability = selection.chosen, selection.rule, selection.measure("stability", selection.chosen)
         with timed(f"Spark MLlib K-Means (k-means||) with k={k} on {n_customers:,} customers", timings, "fit_assign"):
-            labels, distances, centres, sizes, scored = fit_kmeans_on_spark(
+            labels, distances, centres, _, scored = fit_kmeans_on_spark(
                 frame, contract, preprocessor, k, settings.random_state
             )
         model, probabilities = CentresModel(centres), None
         scored = scored.withColumn("probability", F.lit(1.0))
         algorithm_reason = (
-            "K-Means fitted by Spark MLlib on every customer (ENGINE=spark: k-means|| initialisation, one run, "
-            f"seed {settings.random_state}); k chosen on a sample with scikit-learn, as on DuckDB."
+            "K-Means fitted by Spark MLlib on every customer (ENGINE=spark: k-means|| initialisation, the best of "
+            f"four seeded runs, seed {settings.random_state}); k chosen on a sample with scikit-learn, as on DuckDB."
         )
     previous_centres = {s: units_to_encoded(preprocessor, units) for s, units in previous_units.items()}
-    segment_ids, status, vanished = match_segments(
-        centres, sizes, previous_centres, float(np.mean(distances)), largest_id + 1
-    )
-    segmentation = Segmentation(
-        model=model,
-        segment_ids=segment_ids,
-        labels=segment_ids[labels],
-        distances=distances,
-        centres=centres,
-        sizes=sizes,
-        status=status,
-        vanished=vanished,
-        probabilities=probabilities,
+    segmentation = name_segments(
+        model, None, labels, k, distances, previous_centres, largest_id + 1, probabilities, centres
     )
     ambiguous = int(np.sum(probabilities < settings.ambiguous_probability)) if probabilities is not None else 0
     log.info("model: %s", algorithm_reason)
@@ -274,7 +263,7 @@ def run_segmentation_on_spark(spark, settings: Settings) -> str:
         timings=timings,
     )
     with timed("writing the labels to Spark (segmentation.segment_assignments)", timings, "write_back"):
-        segment_of_label = F.array(*[F.lit(int(s)) for s in segment_ids])
+        segment_of_label = F.array(*[F.lit(int(s)) for s in segmentation.segment_ids])
         spark.sql(f"create database if not exists {RESULTS_SCHEMA}")
         scored.select(
             F.col(contract.id_column).cast("string").alias("customer_id"),

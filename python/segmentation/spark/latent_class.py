@@ -23,8 +23,8 @@ from ..config import Settings
 from ..contract import FeatureContract
 from ..features import transform
 from ..mixture import LatentClassModel, MixedPreparation
-from ..model_choice import compare_with_kmeans
-from ..selection import MixtureSelection, SelectionSettings, evaluate_mixture_k, sample_rows
+from ..model_choice import choose_k, compare_with_kmeans, refit_on_sample
+from ..selection import MixtureSelection, sample_rows
 from .encode import centres_by_label, collect_sorted, distance_to_centre, encoded_frame
 
 log = logging.getLogger(__name__)
@@ -102,25 +102,8 @@ class SparkMixture:
 def choose_and_fit(driver: pa.Table, positions: np.ndarray, n_rows: int, preparation, matrix, kmeans_k, settings):
     """model_choice.fit_mixture's k choice, final fit and comparison, on the driver's rows."""
     data = SampledRows(n_rows, positions, preparation.transform(driver))
-    selection = evaluate_mixture_k(
-        data,
-        SelectionSettings(
-            k_min=settings.k_min,
-            k_max=settings.k_max,
-            fit_sample=settings.mixture_selection_sample,
-            stability_sample=settings.stability_sample,
-            bootstraps=settings.bootstraps,
-        ),
-        settings.random_state,
-        requested_k=settings.k,
-        criterion=settings.k_criterion,
-        min_share=settings.min_segment_share,
-    )
-    model = selection.model
-    if n_rows > selection.fit_sample:
-        rows = sample_rows(n_rows, settings.mixture_fit_sample, settings.random_state)
-        log.info("fitting the latent class model with k=%d on %s customers", selection.chosen, f"{len(rows):,}")
-        model.set_params(warm_start=True).fit(data.take(rows))
+    selection = choose_k(data, settings)
+    model = refit_on_sample(data, selection, settings)
     comparison = compare_with_kmeans(data, SampledRows(n_rows, positions, matrix), model, kmeans_k, settings)
     return selection, model, comparison
 
