@@ -169,10 +169,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     from .run_all import run_pipeline
 
-    try:
-        import weasyprint  # noqa: F401 (checked before any step, with the same advice as `report`)
-    except OSError as error:
-        raise UserError(f"{PANGO_ADVICE} ({error})") from None
+    # WeasyPrint's system libraries are checked by the process that renders the report, as it
+    # imports them while dbt runs, before the first step that needs them (`run_all._in_worker`)
     lang = args.lang or os.environ.get("REPORT_LANG") or "en"
     run_pipeline(Path(args.warehouse).resolve(), args.input, args.orders, lang)
 

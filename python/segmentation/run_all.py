@@ -7,7 +7,9 @@ warehouse. What one process saves is start-up: one interpreter and its imports i
 eight, and dbt through its programmatic runner, parsed once, the manifest kept in memory
 for both builds. The parse (and dbt's own imports, a second and a half) runs on a thread
 while the inputs load: loading is DuckDB's work, outside Python's lock, so on two cores
-the first build starts from a ready manifest.
+the first build starts from a ready manifest. The segment step and the report run in a
+second process forked at the start (`warm_worker`), which imports their libraries (two
+seconds) on the core that dbt's single-threaded build leaves idle.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import Settings, load_settings
-from .errors import ToolFailed
+from .errors import ToolFailed, UserError
+from .warm_worker import WarmWorker
 
 log = logging.getLogger(__name__)
 
@@ -134,34 +137,60 @@ def _check_openable(warehouse: Path) -> None:
 
 def run_pipeline(warehouse: Path, data: str | None, orders: str | None, lang: str) -> None:
     """begin → ingest → dbt mart → quality → segment → dbt profiles → publish → report, holding the lock."""
-    from .runs import build_path, exclusive
+    from .runs import exclusive
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with exclusive(warehouse):
-        build = build_path(warehouse)
-        os.environ["SEGMENTATION_WAREHOUSE"] = str(build)  # dbt's profile reads it too
-        settings = load_settings()
-        dbt = Dbt(settings)
-        inputs = " ".join(name for name in (data, orders) if name)
-        steps: list[tuple[str, str, Callable[[], object]]] = [
-            ("begin", f"Starting a working copy of {warehouse}", lambda: _begin(warehouse)),
-            ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(dbt, data, orders)),
-            ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build)),
-            ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
-            ("segment", "Clustering customers", lambda: _segment(settings)),
-            ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
-            ("publish", f"Publishing {warehouse}", lambda: _publish(warehouse)),
-            ("report", "Rendering the persona report", lambda: _report(warehouse, settings, lang)),
-        ]
-        try:
-            for key, title, action in steps:
-                with step(title, key, timings):
-                    action()
-        finally:
-            dbt.wait_for_parse(raise_error=False)
+    worker = WarmWorker().start()  # before the lock and any thread: the child holds neither
+    try:
+        with exclusive(warehouse):
+            _run_steps(warehouse, data, orders, lang, worker, timings)
+    finally:
+        worker.close()
     summary = ", ".join(f"{key} {seconds:.1f} s" for key, seconds in timings.items())
     log.info("all steps done in %.1f s (%s)", time.perf_counter() - started, summary)
+
+
+def _run_steps(
+    warehouse: Path, data: str | None, orders: str | None, lang: str, worker: WarmWorker, timings: dict[str, float]
+) -> None:
+    from .runs import build_path
+
+    build = build_path(warehouse)
+    os.environ["SEGMENTATION_WAREHOUSE"] = str(build)  # dbt's profile reads it too
+    settings = load_settings()
+    dbt = Dbt(settings)
+    inputs = " ".join(name for name in (data, orders) if name)
+    steps: list[tuple[str, str, Callable[[], object]]] = [
+        ("begin", f"Starting a working copy of {warehouse}", lambda: _begin(warehouse)),
+        ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(dbt, data, orders)),
+        ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build)),
+        ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
+        ("segment", "Clustering customers", lambda: _in_worker(worker, "segment", _segment, settings)),
+        ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
+        ("publish", f"Publishing {warehouse}", lambda: _publish(warehouse)),
+        (
+            "report",
+            "Rendering the persona report",
+            lambda: _in_worker(worker, "report", _report, warehouse, settings, lang),
+        ),
+    ]
+    try:
+        for key, title, action in steps:
+            with step(title, key, timings):
+                action()
+    finally:
+        dbt.wait_for_parse(raise_error=False)
+
+
+def _in_worker(worker: WarmWorker, what: str, function: Callable[..., object], *args) -> None:
+    """Run a step in the warm worker, once its imports are done (and WeasyPrint's libraries load)."""
+    problem = worker.warmed()
+    if problem is not None:
+        from .cli import PANGO_ADVICE
+
+        raise UserError(f"{PANGO_ADVICE} ({problem})")
+    worker.run(what, function, *args, environment={"SEGMENTATION_WAREHOUSE": os.environ["SEGMENTATION_WAREHOUSE"]})
 
 
 def _max_share() -> str:

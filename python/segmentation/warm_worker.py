@@ -1,0 +1,104 @@
+"""A second interpreter for `make all`'s steps that need the heavy libraries, warmed while dbt runs.
+
+The segment step imports scikit-learn and openTSNE, the report WeasyPrint, Jinja2 and
+matplotlib: about two seconds of CPU before any work. dbt's build is single-threaded Python,
+so on two cores one of them is idle while it runs. A process forked at the start of the run
+imports those libraries there, then runs the steps when their turn comes: still one after
+the other, in the order and with the guarantees of `run_all`; only the imports overlap.
+
+The fork happens before the run takes the warehouse's lock and before any thread starts:
+the child holds neither the lock nor a warehouse connection, and inherits the logging set-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+from .errors import ToolFailed
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# in the order the steps need them: the segment step's first, matplotlib (charts) last
+WARM_MODULES = ("segmentation.pipeline", "segmentation.report", "matplotlib.pyplot")
+
+
+def _die_with(parent: int) -> None:
+    """Linux: the kernel kills this process when its parent dies (a `kill -9` of the run alone must
+    not leave a step writing on in the background); elsewhere the pool's closed pipe ends it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _warm(modules: tuple[str, ...]) -> str | None:
+    """Import `modules`; the message of a system library that failed to load (cffi's dlopen), if any."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except OSError as error:
+            return str(error)
+        except Exception:  # a broken install fails loudly in the step that needs the module, not here
+            return None
+    return None
+
+
+def _call(function: Callable[..., T], environment: dict[str, str], args: tuple) -> T:
+    os.environ.update(environment)
+    return function(*args)
+
+
+class WarmWorker:
+    """One forked process: `start` it first, then `run` steps in it one at a time; `close` at the end.
+
+    A step's exception (a `UserError` too) is raised again here, as if the step had run in
+    this process; a worker that dies (killed, out of memory) is reported as the step failing.
+    """
+
+    def __init__(self, modules: tuple[str, ...] = WARM_MODULES) -> None:
+        self.modules = modules
+        self._pool: ProcessPoolExecutor | None = None
+        self._warming: Future | None = None
+
+    def start(self) -> WarmWorker:
+        fork = multiprocessing.get_context("fork")
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=fork, initializer=_die_with, initargs=(os.getpid(),))
+        self._warming = self._pool.submit(_warm, self.modules)
+        return self
+
+    def warmed(self) -> str | None:
+        """Wait for the imports; the message of a system library that failed to load, if one did."""
+        try:
+            return self._warming.result() if self._warming is not None else None
+        except BrokenProcessPool:
+            return None  # the next step reports it
+
+    def run(self, what: str, function: Callable[..., T], *args, environment: dict[str, str] | None = None) -> T:
+        if self._pool is None:
+            raise RuntimeError("WarmWorker.run before start")
+        try:
+            return self._pool.submit(_call, function, dict(environment or {}), args).result()
+        except BrokenProcessPool:
+            raise ToolFailed(
+                f"the {what} step's process ended abruptly (killed, or out of memory): "
+                "see the messages above; the published results are unchanged."
+            ) from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
