@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 
+from .bench_memory import TreePeak
 from .config import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,8 @@ def work_env(root: Path, work: Path, env_base: dict[str, str], **extra: str) -> 
 
 
 def run_measured(name: str, command: list[str], env: dict[str, str], cwd: Path) -> StepResult:
-    """Run one step as a child process; wall time and that child's peak RSS.
+    """Run one step as a child process; wall time and its peak memory: that of its largest process
+    (peak RSS), or of all its processes together (summed PSS, sampled) when that is more.
 
     The peak cannot be lower than this process's own resident memory when it starts the
     child (Linux counts the memory the child inherits at the fork): heavy reads run in
@@ -125,13 +127,15 @@ def run_measured(name: str, command: list[str], env: dict[str, str], cwd: Path) 
     """
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    together = TreePeak(process.pid).start()  # the step's processes at once (make all runs two)
     output = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"bench step {name} failed ({process.returncode}):\n{output[-4000:]}")
-    peak = usage.ru_maxrss * 1024 / 2**30  # ru_maxrss is in KiB on Linux
+    # the largest single process (ru_maxrss, KiB on Linux), or all of them together if more
+    peak = max(usage.ru_maxrss * 1024, together.stop()) / 2**30
     log.info("  %-16s %7.1f s  peak %.2f GiB", name, seconds, peak)
     return StepResult(name, seconds, peak)
 

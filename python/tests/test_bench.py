@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import duckdb
 import numpy as np
+import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation.bench import StepResult, adjusted_rand_from_counts, query_in_child
+from segmentation.bench import StepResult, adjusted_rand_from_counts, query_in_child, run_measured
+from segmentation.bench_memory import TreePeak
 from segmentation.bench_pairs import Pair, pair_lines, seed_method
 from segmentation.generate import generate
 
@@ -45,3 +50,17 @@ def test_pair_lines_judge_each_target():
     assert "**5.0×**" in lines[-3] and "met" in lines[-3] and "missed" not in lines[-3]
     assert "**5.2×**" in lines[-2] and "**missed**" in lines[-2]  # 25 s is over 20 s, 5.2× under 6×
     assert lines[-1].endswith("< 60 s, < 4 GiB: met |")
+
+
+@pytest.mark.skipif(not TreePeak.available(), reason="needs /proc's smaps_rollup (Linux)")
+def test_run_measured_counts_a_steps_processes_together(tmp_path):
+    """make all runs two processes at once: the peak is their sum, not the larger one's."""
+    script = (
+        "import os, time\n"
+        "mine = b'p' * (300 * 2**20)\n"  # touched pages: resident
+        "if os.fork() == 0:\n"
+        "    theirs = b'c' * (300 * 2**20); time.sleep(1.5); os._exit(0)\n"
+        "time.sleep(1.5); os.wait()\n"
+    )
+    result = run_measured("two processes", [sys.executable, "-c", script], dict(os.environ), tmp_path)
+    assert result.peak_rss_gib > 0.55  # both 300 MiB at once (0.59 GiB), not the 0.3 of either
