@@ -77,7 +77,7 @@ help: ## list the targets
 	@printf '\nVariables: DATA=%s ORDERS=%s AS_OF=%s K=%s SEED=%s REPORT_LANG=%s WAREHOUSE=%s MAX_QUARANTINE_SHARE=%s CSV_SEP=%s CSV_ENCODING=%s\n' \
 	  "$$DATA" "$$ORDERS" '$(AS_OF)' '$(K)' '$(SEED)' '$(REPORT_LANG)' '$(WAREHOUSE)' '$(MAX_QUARANTINE_SHARE)' '$(CSV_SEP)' '$(CSV_ENCODING)'
 
-all: $(if $(SPARK),setup,$(STAMP) $(SYSTEM_STAMP)) $(DEFAULT_INPUTS) ## set up, then build everything and write the PDF report, in one process (DATA=file.csv|.parquet, ORDERS=order_lines.csv, AS_OF=)
+all: $(if $(SPARK),setup,$(STAMP) $(SYSTEM_STAMP)) $(DEFAULT_INPUTS) ## set up, then build everything and write the PDF report, in one process and a warm worker (DATA=file.csv|.parquet, ORDERS=order_lines.csv, AS_OF=)
 ifeq ($(SPARK),)
 	@$(SEGMENTATION) run '$(WAREHOUSE)' $(INPUTS)
 else
