@@ -194,6 +194,10 @@ def _save(fig: Figure, path: Path, dpi: int | None = None) -> Path:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fig.savefig(temporary, format=path.suffix[1:], dpi=dpi, metadata=metadata, transparent=False, facecolor="white")
+        if path.suffix == ".svg":  # half the nodes for WeasyPrint to walk, the same drawing
+            from segmentation.report.lean_svg import lean_svg
+
+            temporary.write_bytes(lean_svg(temporary.read_bytes()))
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

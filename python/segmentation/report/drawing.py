@@ -28,7 +28,12 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = ".fingerprints.json"  # chart file name → fingerprint of what drew it
 MAX_WORKERS = 4
-_CODE_MODULES = ("segmentation.charts", "segmentation.report.behaviour", "segmentation.report.figures")
+_CODE_MODULES = (
+    "segmentation.charts",
+    "segmentation.report.behaviour",
+    "segmentation.report.figures",
+    "segmentation.report.lean_svg",
+)
 
 
 @dataclass(frozen=True)
