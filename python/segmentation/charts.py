@@ -200,11 +200,24 @@ def _save(fig: Figure, path: Path, dpi: int | None = None) -> Path:
             from segmentation.report.lean_svg import lean_svg
 
             temporary.write_bytes(lean_svg(temporary.read_bytes()))
+        elif path.suffix == ".png":
+            _opaque_png(temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
     logger.debug("wrote chart %s", path)
     return path
+
+
+def _opaque_png(path: Path) -> None:
+    """The PNG without its alpha channel (opaque everywhere on a white figure): WeasyPrint
+    would split it off and encode it as a second image, for every chart of every render."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+    if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
+        image.convert("RGB").save(path, format="png", dpi=image.info.get("dpi", (72, 72)))
 
 
 def _default_number(value: float, digits: int) -> str:
