@@ -126,7 +126,7 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
 # WeasyPrint's default stylesheet gives every element six pseudo-elements for footnotes and
 # notes, and a ::marker: seven styles computed per element, most of the cascade's time. The
 # report has no footnotes or notes, and markers only on list items; the rest is kept as is.
-_UA_UNUSED = re.compile(r"^::(?:footnote|note)-[a-z]+ \{[^}\n]*\}\n", re.MULTILINE)
+_UA_UNUSED = re.compile(r"^::(?:footnote-call|footnote-marker|note-call|note-marker|note-callback) \{[^}\n]*\}\n", re.M)
 _UA_MARKER = re.compile(r"^::marker \{", re.MULTILINE)
 
 
