@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
+import jinja2
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
@@ -18,8 +19,9 @@ from weasyprint.html import UA
 from weasyprint.urls import path2url
 
 from segmentation import charts
+from segmentation.config import load_settings
 from segmentation.report.lean_svg import lean_svg
-from segmentation.report.render import AssetFetcher, ReportHTML, report_ua_css
+from segmentation.report.render import AssetFetcher, ReportHTML, report_ua_css, template_environment, warm_up
 
 
 def pixels(pdf: bytes, scale: float = 2.0) -> list[np.ndarray]:
@@ -88,6 +90,11 @@ def test_lean_svg_keeps_what_draws_or_is_referred_to():
     assert all(e.get("stroke-linecap") for e in root.iter())  # the * rule, on every element
 
 
+def test_a_file_that_is_not_xml_is_left_as_it_is():
+    broken = b'<svg xmlns="http://www.w3.org/2000/svg"><text>\x01</text></svg>'
+    assert lean_svg(broken) == broken
+
+
 def test_a_stylesheet_with_more_than_one_rule_is_left_as_css():
     svg = b"""<svg xmlns="http://www.w3.org/2000/svg"><style>*{fill: red} path{fill: blue}</style>
       <path d="M 0 0 L 1 1" style="stroke: #000"/></svg>"""
@@ -122,3 +129,15 @@ def test_scatter_pngs_are_written_opaque(tmp_path):
         assert image.mode == "RGB"
         assert image.info["dpi"] == pytest.approx((charts.SCATTER_DPI, charts.SCATTER_DPI), abs=0.01)
         assert (np.asarray(image) < 128).any()
+
+
+def test_warm_up_compiles_every_template_once_per_process(tmp_path):
+    templates = load_settings().reports_dir / "templates"
+    warm_up(templates)
+    environment = template_environment(templates)
+    assert environment is template_environment(templates)
+    names = environment.list_templates(extensions=("html",))
+    assert "report.html" in names and len(environment.cache) == len(names)  # every one compiled, once
+    (tmp_path / "broken.html").write_text("{% if %}", encoding="utf-8")
+    with pytest.raises(jinja2.TemplateSyntaxError):
+        warm_up(tmp_path)

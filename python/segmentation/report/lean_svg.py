@@ -29,7 +29,10 @@ def lean_svg(data: bytes) -> bytes:
     """The same drawing with fewer nodes: unreferenced bare groups flattened, metadata and no-op rotations dropped."""
     ElementTree.register_namespace("", SVG_NS)
     ElementTree.register_namespace("xlink", XLINK_NS)
-    root = ElementTree.fromstring(data)
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:  # e.g. a control character in a label: left as drawn, for WeasyPrint to judge
+        return data
     referenced = {match.decode() for match in _REFERENCE.findall(data)}
     _flatten(root, referenced)
     _styles_as_attributes(root)
