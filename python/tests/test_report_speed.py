@@ -16,12 +16,20 @@ import pytest
 from PIL import Image
 from weasyprint import HTML
 from weasyprint.html import UA
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import path2url
 
 from segmentation import charts
 from segmentation.config import load_settings
 from segmentation.report.lean_svg import lean_svg
-from segmentation.report.render import AssetFetcher, ReportHTML, report_ua_css, template_environment, warm_up
+from segmentation.report.render import (
+    AssetFetcher,
+    ReportHTML,
+    font_configuration,
+    report_ua_css,
+    template_environment,
+    warm_up,
+)
 
 
 def pixels(pdf: bytes, scale: float = 2.0) -> list[np.ndarray]:
@@ -141,3 +149,11 @@ def test_warm_up_compiles_every_template_once_per_process(tmp_path):
     (tmp_path / "broken.html").write_text("{% if %}", encoding="utf-8")
     with pytest.raises(jinja2.TemplateSyntaxError):
         warm_up(tmp_path)
+
+
+def test_the_shared_font_configuration_writes_the_same_pdf_as_a_fresh_one():
+    html = "<p>Body <b>bold</b> <i>italic</i> <span style='font-family: DejaVu Sans Condensed'>narrow 1,234</span></p>"
+    fresh = ReportHTML(string=html).write_pdf(font_config=FontConfiguration())
+    shared = [ReportHTML(string=html).write_pdf(font_config=font_configuration()) for _ in range(2)]
+    assert font_configuration() is font_configuration()
+    assert shared == [fresh, fresh]
