@@ -196,28 +196,14 @@ def _save(fig: Figure, path: Path, dpi: int | None = None) -> Path:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fig.savefig(temporary, format=path.suffix[1:], dpi=dpi, metadata=metadata, transparent=False, facecolor="white")
-        if path.suffix == ".svg":  # half the nodes for WeasyPrint to walk, the same drawing
-            from segmentation.report.lean_svg import lean_svg
+        from segmentation.report.chart_files import finish
 
-            temporary.write_bytes(lean_svg(temporary.read_bytes()))
-        elif path.suffix == ".png":
-            _opaque_png(temporary)
+        finish(temporary, path.suffix)  # the same drawing, quicker for WeasyPrint: lean SVG, opaque PNG
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
     logger.debug("wrote chart %s", path)
     return path
-
-
-def _opaque_png(path: Path) -> None:
-    """The PNG without its alpha channel (opaque everywhere on a white figure): WeasyPrint
-    would split it off and encode it as a second image, for every chart of every render."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image.load()
-    if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
-        image.convert("RGB").save(path, format="png", dpi=image.info.get("dpi", (72, 72)))
 
 
 def _default_number(value: float, digits: int) -> str:

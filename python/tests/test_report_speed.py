@@ -21,7 +21,7 @@ from weasyprint.urls import path2url
 
 from segmentation import charts
 from segmentation.config import load_settings
-from segmentation.report.lean_svg import lean_svg
+from segmentation.report.chart_files import lean_svg
 from segmentation.report.render import (
     AssetFetcher,
     ReportHTML,
@@ -66,7 +66,7 @@ def matplotlib_svg(path: Path) -> bytes:
 
 def test_a_lean_chart_draws_the_same_pixels_with_half_the_nodes(tmp_path, monkeypatch):
     lean = matplotlib_svg(tmp_path / "lean.svg")
-    monkeypatch.setattr("segmentation.report.lean_svg.lean_svg", lambda data: data)
+    monkeypatch.setattr("segmentation.report.chart_files.lean_svg", lambda data: data)
     raw = matplotlib_svg(tmp_path / "raw.svg")
     assert lean == lean_svg(raw)
     assert nodes(lean) < 0.6 * nodes(raw)

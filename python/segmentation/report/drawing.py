@@ -33,7 +33,7 @@ _CODE_MODULES = (
     "segmentation.charts",
     "segmentation.report.behaviour",
     "segmentation.report.figures",
-    "segmentation.report.lean_svg",
+    "segmentation.report.chart_files",
 )
 
 

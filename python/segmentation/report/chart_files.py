@@ -1,4 +1,6 @@
-"""Matplotlib's SVG without what draws nothing, so that WeasyPrint has fewer nodes to walk.
+"""Chart files as WeasyPrint reads them quickest, drawing the same: lean SVG, opaque PNG.
+
+Matplotlib's SVG without what draws nothing, so that WeasyPrint has fewer nodes to walk.
 
 Matplotlib wraps every artist in a ``<g id="...">`` (a tick is four nested groups around one
 path and one text) and adds an RDF ``<metadata>`` block: more than half a chart's nodes,
@@ -15,6 +17,7 @@ rule, then its ``style``): the same values on every node, without a CSS parser.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from xml.etree import ElementTree
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -23,6 +26,25 @@ _REFERENCE = re.compile(rb'(?:href="#|url\(#)([^")]+)')
 _NO_ROTATION = re.compile(r"rotate\(-?0 [-+0-9.e]+ [-+0-9.e]+\)")
 _UNIVERSAL_RULE = re.compile(r"\*\s*\{([^{}]*)\}")
 _PLAIN_DECLARATIONS = re.compile(r"[^!\\/{}<>]*")  # no !important, escapes, comments or blocks
+
+
+def finish(path: Path, suffix: str) -> None:
+    """Rewrite a chart file matplotlib just saved (a ``suffix`` file, e.g. ".svg") in its lean or opaque form."""
+    if suffix == ".svg":
+        path.write_bytes(lean_svg(path.read_bytes()))
+    elif suffix == ".png":
+        opaque_png(path)
+
+
+def opaque_png(path: Path) -> None:
+    """The PNG without its alpha channel when it is opaque everywhere (a chart on a white figure):
+    WeasyPrint would split it off and encode it as a second image, for every chart of every render."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+    if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
+        image.convert("RGB").save(path, format="png", dpi=image.info.get("dpi", (72, 72)))
 
 
 def lean_svg(data: bytes) -> bytes:
