@@ -4,8 +4,10 @@
 - ``i18n``: vocabulary and rules files, numbers and dates in the report's language;
 - ``cover``, ``summary``, ``persona_page``, ``compare``, ``methodology``, ``quality``:
   one context builder per page (Python prepares every string; templates only place them);
-- ``figures``: the charts of a render; ``render``: templates, the restricted fetcher,
-  atomic writes; ``build``: ``render_report``, the entry point.
+- ``figures``: the charts of a render (``drawing`` draws them, ``chart_files`` makes their
+  files quick for WeasyPrint); ``render``: templates, the restricted fetcher, atomic writes,
+  ``warm_up`` (templates and fonts loaded ahead of a render); ``build``: ``render_report``,
+  the entry point.
 
 Everything is driven by the declaration's catalog (labels, units, words, levels): no
 module or template names a column. Names are imported lazily, so that ``personas`` can
@@ -30,6 +32,7 @@ _EXPORTS = {
     "template_environment": "render",
     "render_html": "render",
     "write_pdf": "render",
+    "warm_up": "render",
     "write_atomically": "render",
     "inline_stylesheets": "render",
     "data_url": "render",

@@ -53,7 +53,8 @@ def draw(
     number: Callable[[float], str],
 ) -> Path:
     mpl = charts._matplotlib()
-    with mpl.rc_context({"svg.hashsalt": "segment-report"}):  # stable ids: the same data, the same file
+    # stable ids (the same data, the same file); text as text, not one path per glyph
+    with mpl.rc_context({"svg.hashsalt": "segment-report", "svg.fonttype": "none"}):
         return _draw(path, rows, order, colours, titles, number)
 
 

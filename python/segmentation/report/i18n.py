@@ -26,10 +26,13 @@ class RulesError(UserError):
     """persona_rules.yml or an i18n file is incomplete or refers to something unknown."""
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, 5× faster, when PyYAML has it
+
+
 def read_yaml(path: Path) -> dict:
     try:
         with Path(path).open(encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise RulesError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
