@@ -141,7 +141,7 @@ def run_pipeline(warehouse: Path, data: str | None, orders: str | None, lang: st
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    worker = WarmWorker().start()  # before the lock and any thread: the child holds neither
+    worker = WarmWorker(then=_warm_report).start()  # before the lock and any thread: the child holds neither
     try:
         with exclusive(warehouse):
             _run_steps(warehouse, data, orders, lang, worker, timings)
@@ -181,6 +181,13 @@ def _run_steps(
                 action()
     finally:
         dbt.wait_for_parse(raise_error=False)
+
+
+def _warm_report() -> None:
+    """In the worker, after its imports: the report's templates compiled, stylesheet parsed, fonts loaded."""
+    from .report import warm_up
+
+    warm_up(load_settings().reports_dir / "templates")
 
 
 def _in_worker(worker: WarmWorker, what: str, function: Callable[..., object], *args) -> None:

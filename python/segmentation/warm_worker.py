@@ -45,15 +45,18 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _warm(modules: tuple[str, ...]) -> str | None:
-    """Import `modules`; the message of a system library that failed to load (cffi's dlopen), if any."""
-    for name in modules:
-        try:
+def _warm(modules: tuple[str, ...], then: Callable[[], object] | None) -> str | None:
+    """Import `modules`, then call `then`; the message of a system library that failed to load
+    (cffi's dlopen), if any."""
+    try:
+        for name in modules:
             importlib.import_module(name)
-        except OSError as error:
-            return str(error)
-        except Exception:  # a broken install fails loudly in the step that needs the module, not here
-            return None
+        if then is not None:
+            then()
+    except OSError as error:
+        return str(error)
+    except Exception:  # a broken install fails loudly in the step that needs it, not here
+        return None
     return None
 
 
@@ -69,15 +72,16 @@ class WarmWorker:
     this process; a worker that dies (killed, out of memory) is reported as the step failing.
     """
 
-    def __init__(self, modules: tuple[str, ...] = WARM_MODULES) -> None:
+    def __init__(self, modules: tuple[str, ...] = WARM_MODULES, then: Callable[[], object] | None = None) -> None:
         self.modules = modules
+        self.then = then  # more warming after the imports (a module-level function)
         self._pool: ProcessPoolExecutor | None = None
         self._warming: Future | None = None
 
     def start(self) -> WarmWorker:
         fork = multiprocessing.get_context("fork")
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=fork, initializer=_die_with, initargs=(os.getpid(),))
-        self._warming = self._pool.submit(_warm, self.modules)
+        self._warming = self._pool.submit(_warm, self.modules, self.then)
         return self
 
     def warmed(self) -> str | None:
