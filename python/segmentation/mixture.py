@@ -21,7 +21,7 @@ class (the customer is placed by the other columns).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -66,6 +66,15 @@ class MixedData:
     numeric: np.ndarray  # (n, p) float64
     codes: np.ndarray  # (n, q) int32, level index; -1 for a level the preparation never saw
     levels: tuple[int, ...]  # number of levels of each coded column
+    # What the latent class model derives from these rows and reuses across fits (of every
+    # candidate k on one sample): the design, the start space, k-means++ seeds.
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def cached(self, key, make):
+        """`cache[key]`, made by `make()` the first time (threads may both make it: same value)."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     @property
     def n_rows(self) -> int:
@@ -327,10 +336,26 @@ class LatentClassModel(BaseEstimator):
         total += top
         return total, joint
 
-    def _start(self, space: np.ndarray, seed: int) -> np.ndarray:
-        """Hard responsibilities from k-means++ seeds on the prepared columns (one-hot halved)."""
-        centres, _ = kmeans_plusplus(space, self.n_components, random_state=seed)
-        distances = (space**2).sum(axis=1)[:, None] - 2 * space @ centres.T + (centres**2).sum(axis=1)[None, :]
+    def _start(self, data: MixedData, seed: int) -> np.ndarray:
+        """Hard responsibilities from k-means++ seeds on the prepared columns (one-hot halved).
+
+        k-means++ picks its centres one after another from the seed's random stream, drawing
+        2 + ⌊ln k⌋ candidates for each: with the same seed, the centres for k are the first k of
+        those for any larger k with as many candidates (3 to 7; 8 to 20). They are kept on `data`
+        and shared by the fits of every candidate k: the same centres, computed once.
+        """
+        k = self.n_components
+        space = data.cached("space", lambda: np.hstack([data.numeric, data.one_hot() * np.sqrt(0.5)]))
+        trials = 2 + int(np.log(k))  # scikit-learn's default
+        key = ("k-means++", seed, trials)
+        known = data.cache.get(key)
+        if known is None or len(known) < k:
+            known = kmeans_plusplus(space, k, n_local_trials=trials, random_state=seed)[0]
+            if len(data.cache.get(key, ())) < k:
+                data.cache[key] = known
+        centres = known[:k]
+        norms = data.cached("space_norms", lambda: (space**2).sum(axis=1))
+        distances = norms[:, None] - 2 * space @ centres.T + (centres**2).sum(axis=1)[None, :]
         resp = np.zeros((self.n_components, space.shape[0]))
         resp[distances.argmin(axis=1), np.arange(space.shape[0])] = 1.0
         return resp
@@ -351,6 +376,74 @@ class LatentClassModel(BaseEstimator):
             previous = mean_log
         return previous, resp, False
 
+    def _parameters(self) -> np.ndarray:
+        """The parameters as one vector, positive ones by their log (SQUAREM extrapolates it)."""
+        return np.concatenate(
+            [np.log(self.weights_), self.means_.ravel(), np.log(self.variances_).ravel(), self.log_level_probs_.ravel()]
+        )
+
+    def _set_parameters(self, theta: np.ndarray, levels: tuple[int, ...]) -> None:
+        """Parameters from a (possibly extrapolated) vector: proportions and level probabilities
+        normalised, variances floored."""
+        k, p = self.means_.shape
+        log_weights, rest = theta[:k], theta[k:]
+        weights = np.exp(log_weights - log_weights.max())
+        self.weights_ = weights / weights.sum()
+        self.means_ = rest[: k * p].reshape(k, p).copy()
+        self.variances_ = np.maximum(np.exp(rest[k * p : 2 * k * p]).reshape(k, p), self.variance_floor)
+        log_probs = rest[2 * k * p :].reshape(k, -1)
+        if levels:
+            starts = np.concatenate([[0], np.cumsum(levels)[:-1]]).astype(np.intp)
+            top = np.repeat(np.maximum.reduceat(log_probs, starts, axis=1), levels, axis=1)
+            totals = np.add.reduceat(np.exp(log_probs - top), starts, axis=1)
+            log_probs = log_probs - top - np.repeat(np.log(totals), levels, axis=1)
+        self.log_level_probs_ = log_probs
+
+    def _converge(self, design: _Design, levels: tuple[int, ...], resp: np.ndarray, steps: int):
+        """EM from (k, n) `resp` until a step gains less than `tol`, accelerated by SQUAREM (Varadhan
+        and Roland, 2008); (mean log-likelihood, resp, converged), as `_iterate`.
+
+        Near a fixed point EM creeps (k = 8 to 10 take hundreds of steps): each cycle here takes
+        two EM steps from the current parameters, jumps along their extrapolation, then takes one
+        more EM step from there. A jump that would lower the likelihood is replaced by the second
+        step's parameters (plain EM: the likelihood never falls). The stopping test is the plain
+        EM step's gain, as without acceleration, so it stops no further from the optimum.
+        `steps` counts E-steps.
+        """
+        first, second = np.empty((2, self.n_components, design.levels_t.shape[1]))
+        self._m_step(design, levels, resp)
+        row_log, resp = self._normalise(self._joint_log(design, out=first))
+        current, done, max_step = float(row_log.mean()), 1, 1.0
+        while done < steps:
+            theta_a = self._parameters()
+            self._m_step(design, levels, resp)
+            theta_b = self._parameters()
+            spare = first if resp is second else second
+            row_log, resp_b = self._normalise(self._joint_log(design, out=spare))
+            after_step, done = float(row_log.mean()), done + 1
+            if after_step - current < self.tol:
+                return after_step, resp_b, True
+            self._m_step(design, levels, resp_b)
+            theta_c = self._parameters()
+            r, v = theta_b - theta_a, theta_c - 2 * theta_b + theta_a
+            norm_v = float(np.sqrt(v @ v))
+            alpha = -max(1.0, min(max_step, float(np.sqrt(r @ r)) / norm_v)) if norm_v > 0 else -1.0
+            if alpha == -max_step:
+                max_step *= 4
+            self._set_parameters(theta_a - 2 * alpha * r + alpha**2 * v, levels)
+            spare = first if resp_b is second else second
+            row_log, resp = self._normalise(self._joint_log(design, out=spare))
+            jumped, done = float(row_log.mean()), done + 1
+            if not jumped >= after_step:  # (NaN included) the second EM step instead
+                self._set_parameters(theta_c, levels)
+                row_log, resp = self._normalise(self._joint_log(design, out=spare))
+                done, max_step = done + 1, max(1.0, max_step / 4)
+            self._m_step(design, levels, resp)
+            spare = first if resp is second else second
+            row_log, resp = self._normalise(self._joint_log(design, out=spare))
+            current, done = float(row_log.mean()), done + 1
+        return current, resp, False
+
     # ---- the estimator ---------------------------------------------------------------
     def fit(self, data: MixedData, y=None) -> LatentClassModel:
         """Seeded EM starts, screened after a few iterations; the best few run to convergence.
@@ -364,7 +457,7 @@ class LatentClassModel(BaseEstimator):
             raise ValueError("the prepared numbers hold NaN or infinite values")
         self.levels_ = data.levels
         self.n_features_numeric_ = data.numeric.shape[1]
-        design = self._blocks(data)
+        design = data.cached("design", lambda: self._blocks(data))
         if self.warm_start and hasattr(self, "log_likelihood_"):
             # one EM run from the fitted solution (e.g. the one k was chosen with, on a smaller sample)
             starts = [self._normalise(self._joint_log(design))[1]]
@@ -372,7 +465,7 @@ class LatentClassModel(BaseEstimator):
             starts = self._screened_starts(data, design)
         best: tuple[float, np.ndarray] | None = None
         for resp in starts:
-            mean_log, resp, _ = self._iterate(design, data.levels, resp, self.max_iter)
+            mean_log, resp, _ = self._converge(design, data.levels, resp, self.max_iter)
             if best is None or mean_log > best[0] + 1e-12:
                 best = (mean_log, resp)
         self._m_step(design, data.levels, best[1])
@@ -387,10 +480,9 @@ class LatentClassModel(BaseEstimator):
     def _screened_starts(self, data: MixedData, design: np.ndarray) -> list[np.ndarray]:
         """Responsibilities of the best `keep_starts` of `n_init` seeded starts after SCREEN_STEPS iterations."""
         seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, size=self.n_init)
-        space = np.hstack([data.numeric, data.one_hot() * np.sqrt(0.5)])
         screened = []
         for seed in seeds:
-            mean_log, resp, _ = self._iterate(design, data.levels, self._start(space, int(seed)), SCREEN_STEPS)
+            mean_log, resp, _ = self._iterate(design, data.levels, self._start(data, int(seed)), SCREEN_STEPS)
             screened.append((mean_log, resp))
         order = sorted(range(len(screened)), key=lambda i: -screened[i][0])[: self.keep_starts]
         return [screened[i][1] for i in order]

@@ -70,6 +70,13 @@ def choose_mixture_k(
     raise ValueError("no candidate k")
 
 
+def _seeding_order(ks: tuple[int, ...]) -> list[int]:
+    """The candidate k, largest of each group sharing k-means++ seeds first (``LatentClassModel._start``)."""
+    group = {k: 2 + int(np.log(k)) for k in ks}
+    heads = sorted({max(k for k in ks if group[k] == g) for g in group.values()}, reverse=True)
+    return heads + sorted((k for k in ks if k not in heads), reverse=True)
+
+
 def evaluate_mixture_k(
     data,
     settings: SelectionSettings,
@@ -109,8 +116,9 @@ def evaluate_mixture_k(
         # the fits run side by side (numpy releases the GIL) and give the same models as in turn.
         workers = min(len(ks), os.cpu_count() or 1, MAX_FIT_THREADS) if single_thread else 1
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            # the largest k take longest: started first, they do not leave one thread working alone at the end
-            futures = {k: pool.submit(full_fit, k) for k in sorted(ks, reverse=True)}
+            # the largest k take longest: started first, they do not leave one thread working alone at the
+            # end; the largest of each k-means++ group first (its seeds serve the group's smaller k)
+            futures = {k: pool.submit(full_fit, k) for k in _seeding_order(ks)}
             models = [futures[k].result() for k in ks]
             for k, model in zip(ks, models, strict=True):
                 fitted[k] = model
