@@ -48,6 +48,13 @@ JOINT_MIN_SHARE = 0.01
 JOINT_MAX_LEVELS = 12
 SCREEN_STEPS = 10  # EM iterations every start gets before the best are kept
 KEEP_STARTS = 2  # starts run to convergence
+# SQUAREM (runs to convergence): extrapolate only once a plain EM step gains less than this per
+# customer, and at most this far. Bolder jumps (from the first steps, or longer) sometimes land
+# on a worse optimum than plain EM from the same start: up to 80 BIC units in 7 of 42 runs on
+# the default data's sample; with these limits none of 84 runs (default data and a million), for
+# half the E-steps.
+ACCELERATE_BELOW = 3e-4
+MAX_STEP = 4.0
 
 
 class _Design(NamedTuple):
@@ -403,12 +410,12 @@ class LatentClassModel(BaseEstimator):
         """EM from (k, n) `resp` until a step gains less than `tol`, accelerated by SQUAREM (Varadhan
         and Roland, 2008); (mean log-likelihood, resp, converged), as `_iterate`.
 
-        Near a fixed point EM creeps (k = 8 to 10 take hundreds of steps): each cycle here takes
-        two EM steps from the current parameters, jumps along their extrapolation, then takes one
-        more EM step from there. A jump that would lower the likelihood is replaced by the second
-        step's parameters (plain EM: the likelihood never falls). The stopping test is the plain
-        EM step's gain, as without acceleration, so it stops no further from the optimum.
-        `steps` counts E-steps.
+        Near a fixed point EM creeps (k = 8 to 10 take hundreds of steps): once a step gains less
+        than ACCELERATE_BELOW, each cycle takes two EM steps from the current parameters, jumps
+        along their extrapolation (at most MAX_STEP times), then takes one more EM step from
+        there. A jump that would lower the likelihood is replaced by the second step's parameters
+        (plain EM: the likelihood never falls). The stopping test is the plain EM step's gain, as
+        without acceleration, so it stops no further from the optimum. `steps` counts E-steps.
         """
         first, second = np.empty((2, self.n_components, design.levels_t.shape[1]))
         self._m_step(design, levels, resp)
@@ -423,13 +430,16 @@ class LatentClassModel(BaseEstimator):
             after_step, done = float(row_log.mean()), done + 1
             if after_step - current < self.tol:
                 return after_step, resp_b, True
+            if after_step - current > ACCELERATE_BELOW:  # still climbing fast: plain EM
+                current, resp = after_step, resp_b
+                continue
             self._m_step(design, levels, resp_b)
             theta_c = self._parameters()
             r, v = theta_b - theta_a, theta_c - 2 * theta_b + theta_a
             norm_v = float(np.sqrt(v @ v))
             alpha = -max(1.0, min(max_step, float(np.sqrt(r @ r)) / norm_v)) if norm_v > 0 else -1.0
             if alpha == -max_step:
-                max_step *= 4
+                max_step = min(4 * max_step, MAX_STEP)
             self._set_parameters(theta_a - 2 * alpha * r + alpha**2 * v, levels)
             spare = first if resp_b is second else second
             row_log, resp = self._normalise(self._joint_log(design, out=spare))
