@@ -104,8 +104,16 @@ def evaluate_mixture_k(
     ks = tuple(range(settings.k_min, k_max + 1))
     fitted, bic, icl, log_likelihood, smallest = {}, [], [], [], []
 
+    resampled: dict[int, object] = {}
+
     def quick_fit(points, k: int, seed: int) -> LatentClassModel:
-        return LatentClassModel(k, n_init=3, keep_starts=1, random_state=seed).fit(points)
+        # Every k's stability draws the same bootstrap resamples (one seed for each): the first
+        # k's copy is kept and refitted at the others, with its design and k-means++ seeds.
+        kept = resampled.setdefault(seed, points)
+        same = kept is points or (
+            np.array_equal(kept.codes, points.codes) and np.array_equal(kept.numeric, points.numeric)
+        )
+        return LatentClassModel(k, n_init=3, keep_starts=1, random_state=seed).fit(kept if same else points)
 
     def full_fit(k: int) -> LatentClassModel:
         return LatentClassModel(k, n_init=n_init, random_state=random_state).fit(sample)
