@@ -106,52 +106,58 @@ class LatentClassModel(BaseEstimator):
         return _Design(levels_t, levels, np.vstack([numeric.T, numeric.T**2]))
 
     def _m_step(self, design: _Design, levels: tuple[int, ...], resp: np.ndarray) -> None:
-        """Parameters from (k, n) responsibilities."""
+        """Parameters from (k, n) responsibilities, or (starts, k, n) for several starts at once."""
         gauss_t = design.numbers_t
-        weight = resp.sum(axis=1) + 1e-12
-        self.weights_ = weight / weight.sum()
+        lead, n = resp.shape[:-1], resp.shape[-1]
+        weight = resp.sum(axis=-1) + 1e-12
+        self.weights_ = weight / weight.sum(axis=-1, keepdims=True)
         p = gauss_t.shape[0] // 2
         if p:
-            sums = resp @ gauss_t.T  # (k, 2 p)
-            self.means_ = sums[:, :p] / weight[:, None]
-            second = sums[:, p:] / weight[:, None]
+            sums = (resp.reshape(-1, n) @ gauss_t.T).reshape(*lead, 2 * p)
+            self.means_ = sums[..., :p] / weight[..., None]
+            second = sums[..., p:] / weight[..., None]
             self.variances_ = np.maximum(second - self.means_**2, self.variance_floor)
         else:
-            self.means_ = np.zeros((len(weight), 0))
-            self.variances_ = np.ones((len(weight), 0))
+            self.means_ = np.zeros((*lead, 0))
+            self.variances_ = np.ones((*lead, 0))
         if levels:
-            counts = (resp.astype(np.float32) @ design.levels).astype(np.float64) + self.pseudo_count
+            counts = (resp.reshape(-1, n).astype(np.float32) @ design.levels).astype(np.float64)
+            counts = counts.reshape(*lead, -1) + self.pseudo_count
             starts = np.concatenate([[0], np.cumsum(levels)[:-1]]).astype(np.intp)
-            totals = np.repeat(np.add.reduceat(counts, starts, axis=1), levels, axis=1)
+            totals = np.repeat(np.add.reduceat(counts, starts, axis=-1), levels, axis=-1)
             self.log_level_probs_ = np.log(counts / totals)  # (k, Σ levels)
         else:
-            self.log_level_probs_ = np.zeros((len(weight), 0))
+            self.log_level_probs_ = np.zeros((*lead, 0))
 
     def _joint_log(self, design: _Design, out: np.ndarray | None = None) -> np.ndarray:
-        """log p(x, class) for each class and row: (k, n) float64, written into `out` when given."""
+        """log p(x, class) for each class and row: (k, n) float64 ((starts, k, n) for several), into `out`."""
         level_t, gauss_t = design.levels_t, design.numbers_t
-        k = self.weights_.shape[0]
-        joint = np.empty((k, level_t.shape[1])) if out is None else out
+        joint = np.empty((*self.weights_.shape, level_t.shape[1])) if out is None else out
         if level_t.shape[0]:
-            joint[...] = self.log_level_probs_.astype(np.float32) @ level_t
+            joint[...] = (self.log_level_probs_.astype(np.float32).reshape(-1, level_t.shape[0]) @ level_t).reshape(
+                joint.shape
+            )
         else:
             joint[...] = 0.0
         constant = np.log(self.weights_)
-        if self.means_.shape[1]:
+        if self.means_.shape[-1]:
             precision = 1.0 / self.variances_
-            joint += np.hstack([self.means_ * precision, -0.5 * precision]) @ gauss_t
-            constant = constant - 0.5 * ((self.means_**2) * precision + np.log(2 * np.pi * self.variances_)).sum(axis=1)
-        joint += constant[:, None]
+            weights = np.concatenate([self.means_ * precision, -0.5 * precision], axis=-1)
+            joint += (weights.reshape(-1, gauss_t.shape[0]) @ gauss_t).reshape(joint.shape)
+            constant = constant - 0.5 * ((self.means_**2) * precision + np.log(2 * np.pi * self.variances_)).sum(
+                axis=-1
+            )
+        joint += constant[..., None]
         return joint
 
     @staticmethod
     def _normalise(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(log p(x) per row, posterior (k, n)), overwriting the (k, n) `joint`."""
-        top = joint.max(axis=0)
-        joint -= top
+        """(log p(x) per row, posterior), overwriting the (k, n) or (starts, k, n) `joint`."""
+        top = joint.max(axis=-2)
+        joint -= top[..., None, :]
         np.exp(joint, out=joint)
-        total = joint.sum(axis=0)
-        joint /= total
+        total = joint.sum(axis=-2)
+        joint /= total[..., None, :]
         np.log(total, out=total)
         total += top
         return total, joint
@@ -300,15 +306,34 @@ class LatentClassModel(BaseEstimator):
         self.icl_ = self.bic_ + 2 * entropy
         return self
 
-    def _screened_starts(self, data: MixedData, design: np.ndarray) -> list[np.ndarray]:
-        """Responsibilities of the best `keep_starts` of `n_init` seeded starts after SCREEN_STEPS iterations."""
+    def _screened_starts(self, data: MixedData, design: _Design) -> list[np.ndarray]:
+        """Responsibilities of the best `keep_starts` of `n_init` seeded starts after SCREEN_STEPS iterations.
+
+        The starts are screened together, stacked (starts, k, n): each EM step is then two
+        matrix products for all of them instead of two per start (the products' rows are the
+        same as one start's alone). A start that converges early leaves the stack there, as it
+        would leave its own EM run.
+        """
         seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, size=self.n_init)
-        screened = []
-        for seed in seeds:
-            mean_log, resp, _ = self._iterate(design, data.levels, self._start(data, int(seed)), SCREEN_STEPS)
-            screened.append((mean_log, resp))
-        order = sorted(range(len(screened)), key=lambda i: -screened[i][0])[: self.keep_starts]
-        return [screened[i][1] for i in order]
+        resp = np.stack([self._start(data, int(seed)) for seed in seeds])
+        active, previous = np.arange(len(seeds)), np.full(len(seeds), -np.inf)
+        screened: dict[int, tuple[float, np.ndarray]] = {}
+        for _ in range(SCREEN_STEPS):
+            self._m_step(design, data.levels, resp)
+            row_log, resp = self._normalise(self._joint_log(design))
+            mean_log = row_log.mean(axis=-1)
+            converged = mean_log - previous[active] < self.tol
+            previous[active] = mean_log
+            for i in np.flatnonzero(converged):
+                screened[int(active[i])] = (float(mean_log[i]), resp[i])
+            if converged.any():
+                active, resp = active[~converged], resp[~converged]
+            if not len(active):
+                break
+        for i, start in enumerate(active):
+            screened[int(start)] = (float(previous[start]), resp[i])
+        order = sorted(range(len(seeds)), key=lambda i: -screened[i][0])[: self.keep_starts]
+        return [np.ascontiguousarray(screened[i][1]) for i in order]
 
     @staticmethod
     def _xlogx(p: np.ndarray) -> np.ndarray:
