@@ -70,6 +70,13 @@ def choose_mixture_k(
     raise ValueError("no candidate k")
 
 
+def _seeding_order(ks: tuple[int, ...]) -> list[int]:
+    """The candidate k, largest of each group sharing k-means++ seeds first (``LatentClassModel._start``)."""
+    group = {k: 2 + int(np.log(k)) for k in ks}
+    heads = sorted({max(k for k in ks if group[k] == g) for g in group.values()}, reverse=True)
+    return heads + sorted((k for k in ks if k not in heads), reverse=True)
+
+
 def evaluate_mixture_k(
     data,
     settings: SelectionSettings,
@@ -97,8 +104,16 @@ def evaluate_mixture_k(
     ks = tuple(range(settings.k_min, k_max + 1))
     fitted, bic, icl, log_likelihood, smallest = {}, [], [], [], []
 
+    resampled: dict[int, object] = {}
+
     def quick_fit(points, k: int, seed: int) -> LatentClassModel:
-        return LatentClassModel(k, n_init=3, keep_starts=1, random_state=seed).fit(points)
+        # Every k's stability draws the same bootstrap resamples (one seed for each): the first
+        # k's copy is kept and refitted at the others, with its design and k-means++ seeds.
+        kept = resampled.setdefault(seed, points)
+        same = kept is points or (
+            np.array_equal(kept.codes, points.codes) and np.array_equal(kept.numeric, points.numeric)
+        )
+        return LatentClassModel(k, n_init=3, keep_starts=1, random_state=seed).fit(kept if same else points)
 
     def full_fit(k: int) -> LatentClassModel:
         return LatentClassModel(k, n_init=n_init, random_state=random_state).fit(sample)
@@ -109,8 +124,9 @@ def evaluate_mixture_k(
         # the fits run side by side (numpy releases the GIL) and give the same models as in turn.
         workers = min(len(ks), os.cpu_count() or 1, MAX_FIT_THREADS) if single_thread else 1
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            # the largest k take longest: started first, they do not leave one thread working alone at the end
-            futures = {k: pool.submit(full_fit, k) for k in sorted(ks, reverse=True)}
+            # the largest k take longest: started first, they do not leave one thread working alone at the
+            # end; the largest of each k-means++ group first (its seeds serve the group's smaller k)
+            futures = {k: pool.submit(full_fit, k) for k in _seeding_order(ks)}
             models = [futures[k].result() for k in ks]
             for k, model in zip(ks, models, strict=True):
                 fitted[k] = model

@@ -40,6 +40,7 @@ from .models_io import load_model, save_model  # noqa: F401 (load_model: also im
 from .projection import project
 from .run_tables import build_tables
 from .selection import (
+    RULE_STRENGTH,
     SelectionResult,
     SelectionSettings,
     evaluate_encodings,
@@ -78,10 +79,6 @@ def _source_file(con) -> str:
         return str(con.sql("select source_file from raw.load_metadata").fetchall()[0][0])
     except Exception:  # the mart may have been loaded some other way
         return ""
-
-
-# How well-founded each rule's choice is: the elbow confirmed by stability first.
-RULE_STRENGTH = {"user": 4, "elbow_stable": 3, "stable_near_elbow": 2, "best_silhouette_stable": 1, "elbow": 0}
 
 
 def pick_weighting(selections: dict[str, SelectionResult]) -> str:

@@ -45,6 +45,15 @@ STABILITY_THRESHOLD = 0.8
 # spin-waiting that makes OpenMP crawl when another process holds the other core).
 SINGLE_THREAD_ROWS = 50_000
 MAX_FIT_THREADS = 4  # the latent class model's candidate k fitted side by side, at most this many at once
+# How well-founded each rule's choice is (the elbow confirmed by stability first). "outranked": an
+# encoding whose evaluation stopped once another's rule was stronger than any it could still reach.
+RULE_STRENGTH = {
+    "user": 4, "elbow_stable": 3, "stable_near_elbow": 2, "best_silhouette_stable": 1, "elbow": 0, "outranked": -1,
+}  # fmt: skip
+# The stability the rule reads, in stages (the knee; its neighbours; every k), and the strongest
+# rule an encoding can still reach when the stages so far settled nothing.
+STAGES = 3
+STILL_REACHABLE = ("elbow_stable", "stable_near_elbow", "best_silhouette_stable")
 
 
 @dataclass(frozen=True)
@@ -244,20 +253,33 @@ class Candidates:
             self.stability[k] = value
             log.info("k=%2d  stability=%.2f", k, value)
 
-    def decide(self, requested_k: int | None = None) -> tuple[int, int, str]:
-        """(knee, chosen k, rule), measuring the stability the rule reads (and the chosen k's)."""
-        knee = find_knee(np.array(self.ks), np.array(self.inertia))
-        threshold = self.settings.stability_threshold
-        if requested_k is None:
-            self.measure_stability([knee])
-            if not self.stability[knee] >= threshold:
-                self.measure_stability([knee - 1, knee + 1])
-                if not any(self.stability.get(k, -1.0) >= threshold for k in (knee - 1, knee, knee + 1)):
-                    self.measure_stability(self.ks)
+    @property
+    def knee(self) -> int:
+        return find_knee(np.array(self.ks), np.array(self.inertia))
+
+    def stage(self, stage: int, pool: Executor | None = None) -> tuple[int, int, str] | None:
+        """Measure the stability of the rule's `stage` (0: the knee, 1: its neighbours, 2: every k);
+        (knee, chosen k, rule) once the stages so far settle the rule, else None."""
+        knee = self.knee
+        self.measure_stability([[knee], [knee - 1, knee + 1], self.ks][stage], pool)
         stability = tuple(self.stability.get(k, float("nan")) for k in self.ks)
-        chosen, rule = choose_k(self.ks, knee, tuple(self.silhouette), stability, threshold, requested_k)
-        self.measure_stability([chosen])
-        return knee, chosen, rule
+        chosen, rule = choose_k(self.ks, knee, tuple(self.silhouette), stability, self.settings.stability_threshold)
+        # settled when no later stage could give a stronger rule
+        settled = stage == STAGES - 1 or RULE_STRENGTH[rule] > RULE_STRENGTH[STILL_REACHABLE[stage + 1]]
+        return (knee, chosen, rule) if settled else None
+
+    def decide(self, requested_k: int | None = None, first_stage: int = 0) -> tuple[int, int, str]:
+        """(knee, chosen k, rule), measuring the stability the rule reads (and the chosen k's)."""
+        if requested_k is not None:
+            chosen, rule = choose_k(self.ks, self.knee, (), (), self.settings.stability_threshold, requested_k)
+            self.measure_stability([chosen])
+            return self.knee, chosen, rule
+        for stage in range(first_stage, STAGES):
+            decision = self.stage(stage)
+            if decision is not None:
+                self.measure_stability([decision[1]])
+                return decision
+        raise AssertionError("the last stage always settles the rule")
 
     def result(self, knee: int, chosen: int, rule: str) -> SelectionResult:
         return SelectionResult(
@@ -349,35 +371,63 @@ def evaluate_encodings(
     seeds and runs single-threaded (BLAS limits are process-wide, so they are set here
     once, around both).
 
-    `pick` (the caller's choice of encoding from the results): stability is then measured
-    at every k for the picked encoding only; the others keep what their rule needed (NaN
-    elsewhere). Their k, rule and the stability of their k are the same either way.
+    `pick` (the caller's choice of encoding from the results, preferring the stronger rule of
+    RULE_STRENGTH whatever the stabilities, as ``pipeline.pick_weighting`` does): the encodings'
+    stability is then measured in the rule's stages together, and an encoding stops once
+    another's settled rule is stronger than any it could still reach (rule ``outranked``, k its
+    knee); the picked encoding's stability is then measured at every k (the report draws it).
+    The picked encoding's result, and every settled one's, are the same as evaluated in full.
     """
     single_threaded = all(
         min(matrix.shape[0], settings.fit_sample) <= SINGLE_THREAD_ROWS for matrix in matrices.values()
     )
-
-    def evaluate(matrix: np.ndarray) -> tuple[Candidates, tuple[int, int, str]]:
-        candidates = fit_candidates(matrix, settings, random_state)
-        decision = candidates.decide(requested_k)
-        if pick is None:
-            candidates.measure_stability(candidates.ks)
-        return candidates, decision
-
     side_by_side = len(matrices) > 1 and single_threaded
     with (
         threadpool_limits(1 if side_by_side else None),
         ThreadPoolExecutor(max_workers=2 if side_by_side else 1) as pool,
     ):
-        futures = {name: pool.submit(evaluate, matrix) for name, matrix in matrices.items()}
-        evaluated = {name: future.result() for name, future in futures.items()}
-        results = {name: candidates.result(*decision) for name, (candidates, decision) in evaluated.items()}
+        fitting = {
+            name: pool.submit(fit_candidates, matrix, settings, random_state) for name, matrix in matrices.items()
+        }
+        candidates = {name: future.result() for name, future in fitting.items()}
+        if pick is None or requested_k is not None:
+            decisions = dict(
+                zip(candidates, pool.map(lambda c: c.decide(requested_k), candidates.values()), strict=True)
+            )
+            if pick is None:
+                list(pool.map(lambda c: c.measure_stability(c.ks), candidates.values()))
+        else:
+            decisions = _decide_together(candidates, pool)
+        results = {name: candidates[name].result(*decision) for name, decision in decisions.items()}
         if pick is not None:
             name = pick(results)
-            candidates, decision = evaluated[name]
-            candidates.measure_stability(candidates.ks, pool if side_by_side else None)
-            results[name] = candidates.result(*decision)
+            if results[name].rule == "outranked":  # a pick that does not follow the rules' strength
+                decisions[name] = candidates[name].decide()
+                results[name] = candidates[name].result(*decisions[name])
+                name = pick(results)
+            candidates[name].measure_stability(candidates[name].ks, pool if side_by_side else None)
+            results[name] = candidates[name].result(*decisions[name])
     return results
+
+
+def _decide_together(candidates: dict[str, Candidates], pool: Executor) -> dict[str, tuple[int, int, str]]:
+    """Each encoding's (knee, chosen k, rule), the rule's stages measured for all encodings at once;
+    an encoding outranked by another's settled rule stops (``outranked``, at its knee)."""
+    decisions: dict[str, tuple[int, int, str]] = {}
+    active = list(candidates)
+    for stage in range(STAGES):
+        for name, decision in zip(active, pool.map(lambda n, s=stage: candidates[n].stage(s), active), strict=True):
+            if decision is not None:
+                candidates[name].measure_stability([decision[1]])
+                decisions[name] = decision
+        strongest = max((RULE_STRENGTH[rule] for _, _, rule in decisions.values()), default=-1)
+        active = [name for name in active if name not in decisions]
+        if stage < STAGES - 1:
+            for name in [n for n in active if RULE_STRENGTH[STILL_REACHABLE[stage + 1]] < strongest]:
+                log.info("%s: outranked by another encoding's rule after stage %d of %d", name, stage + 1, STAGES)
+                decisions[name] = (candidates[name].knee, candidates[name].knee, "outranked")
+                active.remove(name)
+    return {name: decisions[name] for name in candidates}
 
 
 def __getattr__(name: str):

@@ -177,3 +177,45 @@ def test_a_yes_no_column_does_not_split_what_the_numbers_structure() -> None:
     labels = result.model.predict(data)
     assert result.chosen == 5 and adjusted_rand_score(truth, labels) > 0.9
     assert abs(adjusted_rand_score(table.column("gender").to_pylist(), labels)) < 0.05
+
+
+def test_fits_of_several_k_on_one_sample_give_the_models_of_fits_on_their_own() -> None:
+    """k-means++ seeds, the design and the start space are kept with the data and shared across k:
+    a fit after larger and smaller k on the same rows is the fit on fresh rows, to the bit."""
+    table, _ = planted(1500, seed=4)
+    _, data = prepare_mixed(table, CONTRACT)
+    shared = data.take(np.arange(data.n_rows))
+    for k in (7, 2, 6, 3):
+        LatentClassModel(k, n_init=4, random_state=5).fit(shared)
+    for k in (3, 5):
+        alone = LatentClassModel(k, n_init=4, random_state=5).fit(data.take(np.arange(data.n_rows)))
+        after = LatentClassModel(k, n_init=4, random_state=5).fit(shared)
+        assert after.bic_ == alone.bic_
+        assert np.array_equal(after.means_, alone.means_) and np.array_equal(after.weights_, alone.weights_)
+        assert np.array_equal(after.predict_proba(data), alone.predict_proba(data))
+
+
+def test_accelerated_em_reaches_plain_em_likelihood_in_fewer_steps() -> None:
+    """SQUAREM stops by the plain EM step's gain: at least plain EM's likelihood, in a fraction of the E-steps."""
+    table, _ = planted(3000, seed=2)
+    _, data = prepare_mixed(table, CONTRACT)
+    design = LatentClassModel._blocks(data)
+    results, e_steps = {}, {}
+    for name in ("plain", "fast"):
+        model = LatentClassModel(5, random_state=1, tol=1e-9)  # a start from which plain EM creeps
+        model.levels_, model.n_features_numeric_ = data.levels, data.numeric.shape[1]
+        start = model._start(data, 7)
+        counted = {"n": 0}
+        joint_log = model._joint_log
+
+        def counting(*args, counted=counted, joint_log=joint_log, **kwargs):
+            counted["n"] += 1
+            return joint_log(*args, **kwargs)
+
+        model._joint_log = counting
+        run = model._iterate if name == "plain" else model._converge
+        results[name], e_steps[name] = run(design, data.levels, start, 3000), counted["n"]
+    (plain_log, _, plain_done), (fast_log, _, fast_done) = results["plain"], results["fast"]
+    assert plain_done and fast_done
+    assert fast_log >= plain_log - 1e-5  # the same optimum (a BIC unit is 1.7e-4 per customer here)
+    assert e_steps["fast"] < e_steps["plain"] / 2, e_steps

@@ -118,3 +118,24 @@ def test_picking_an_encoding_first_measures_less_and_changes_nothing() -> None:
     # the blobs' knee is stable: the rule needed no other k's stability
     assert lazy["blobs"].rule == "elbow_stable"
     assert [k for k, value in zip(lazy["blobs"].ks, lazy["blobs"].stability, strict=True) if not np.isnan(value)] == [4]
+
+
+def test_a_weighting_outranked_by_the_others_rule_is_measured_no_further() -> None:
+    """With a pick that prefers the stronger rule, an encoding whose knee is unstable stops when the
+    other's knee is stable: the kept encoding's result is the full evaluation's, to the bit."""
+    from segmentation.pipeline import pick_weighting
+
+    blobs, _ = make_blobs(n_samples=1500, centers=4, n_features=6, cluster_std=0.6, random_state=3)
+    noise = np.random.default_rng(0).normal(size=(1500, 6))
+    matrices = {"none": noise.astype(np.float32), "balanced": blobs.astype(np.float32)}
+    settings = SelectionSettings(k_max=7, silhouette_sample=500, bootstraps=3)
+    full = evaluate_encodings(matrices, settings, random_state=0)
+    lazy = evaluate_encodings(matrices, settings, random_state=0, pick=pick_weighting)
+    assert full["balanced"].rule == "elbow_stable" and full["none"].rule != "elbow_stable"
+    assert pick_weighting(lazy) == pick_weighting(full) == "balanced"
+    assert lazy["balanced"] == full["balanced"]
+    outranked = lazy["none"]
+    assert outranked.rule == "outranked" and outranked.chosen == outranked.knee == full["none"].knee
+    measured = [k for k, value in zip(outranked.ks, outranked.stability, strict=True) if not np.isnan(value)]
+    assert measured == [outranked.knee]
+    assert outranked.measure("stability", outranked.knee) == full["none"].measure("stability", full["none"].knee)
