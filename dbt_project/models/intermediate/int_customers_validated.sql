@@ -3,10 +3,9 @@
     values, ranges, unknown levels). Derived columns are computed here, from the typed
     values, so that their ranges are rules too. Missing values are not a reason: they are
     imputed downstream.
-    Narrow on purpose: the typed values, and each column's text as exported (`source_<name>`)
-    only on a quarantined row, for the quarantine report; the cleaned text (`<name>__text`)
-    serves the rules here and is not kept (at 10 million rows the wide table cost most of
-    the build). -#}
+    Narrow on purpose: the typed values only. The cleaned text (`<name>__text`) serves the
+    rules here, and the text as exported is joined back by customer_quarantine for its own
+    rows (at 10 million rows, writing both for every row cost most of the build). -#}
 {%- set decl = declaration() -%}
 {%- set attributes = declared_attributes() -%}
 {%- set rules = quarantine_rules() -%}
@@ -90,7 +89,6 @@ final as (
     select
         source_row_number,
         {%- for column in decl.columns %}
-        case when quarantine_reason is not null then source_{{ column.name }} end as source_{{ column.name }},
         {{ column.name }},
         {%- endfor %}
         {%- for column in decl.derived %}
@@ -108,7 +106,6 @@ final as (
     select
         source_row_number,
         {%- for column in decl.columns %}
-        cast(null as {{ dbt.type_string() }}),
         cast(null as {{ column_type(column) }}),
         {%- endfor %}
         {%- for column in decl.derived %}
