@@ -23,6 +23,35 @@
     end
 {%- endmacro %}
 
+{#- Values present and distinct values of each input column, one row per column. Each
+    column's distinct values are counted first and cleaned after: most columns hold few
+    distinct spellings, and cleaning those rather than every row is what keeps this cheap at
+    millions of rows (the counts are the same: cleaning is a function of the value). -#}
+{% macro column_value_counts(columns, relation) -%}
+    {%- for column in columns %}
+    select
+        {{ sql_string(column.name) }} as loaded_as,
+        cast(coalesce(sum(case when cleaned_value is not null then records end), 0) as bigint) as values_present,
+        count(distinct cleaned_value) as distinct_values
+
+    from (
+        select
+            {{ clean_text('raw_value') }} as cleaned_value,
+            records
+
+        from (
+            select
+                {{ sql_identifier(column.name) }} as raw_value,
+                count(*) as records
+
+            from {{ relation }}
+            group by {{ sql_identifier(column.name) }}
+        ) as raw_values
+    ) as cleaned_values
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
 {#- Characters a number may carry that are not part of it: spaces (also the no-break and
     narrow no-break spaces French tools write as thousands separators) and currency signs. -#}
 {% macro strip_number(expression) -%}

@@ -33,3 +33,17 @@
         max(case when {{ date_column }} <= current_date then {{ date_column }} end)
     {%- endif -%}
 {%- endmacro %}
+
+{#- One 64-bit hash of several columns (NULLs hash alike), to find candidate duplicates;
+    equal hashes are then compared value by value, so a collision costs time, not truth. -#}
+{% macro row_hash(columns) -%}
+    {{ return(adapter.dispatch('row_hash')(columns)) }}
+{%- endmacro %}
+
+{% macro default__row_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro duckdb__row_hash(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}

@@ -191,7 +191,8 @@ def _customer_quarantine(declaration: Declaration) -> dict:
         "name": "customer_quarantine",
         "description": (
             "One row per input row that cannot be used, with its reason and its values as exported; "
-            "the rows of int_customers_validated with a reason, whose grain test covers them."
+            "the rows of int_customers_validated with a reason, whose grain test covers them, and "
+            "their values joined back from stg_customers (the validated table keeps typed values only)."
         ),
         "config": {"contract": {"enforced": True}},
         "columns": columns,

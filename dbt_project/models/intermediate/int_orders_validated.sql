@@ -5,6 +5,8 @@
     silently). -#}
 {%- set orders = order_roles() -%}
 {%- set prefix = orders.cancelled_prefix if orders else '' -%}
+{%- set key_texts = [] -%}
+{%- for key in order_role_keys() %}{% do key_texts.append(key ~ '__text') %}{% endfor -%}
 
 with
 
@@ -27,12 +29,43 @@ reference_date as (
 
 ),
 
+line_keys as (
+
+    -- identical lines have the same hash; lines of a hash seen once are unique, so only the
+    -- few sharing a hash are compared column by column (a hash shared by different lines is
+    -- told apart there): grouping every line by its ten texts cost most of this model
+    select
+        source_row_number,
+        {{ row_hash(key_texts) }} as key_hash
+
+    from order_lines
+
+),
+
+repeated_hashes as (
+
+    select key_hash
+    from line_keys
+    group by key_hash
+    having count(*) > 1
+
+),
+
+candidate_lines as (
+
+    select line_keys.source_row_number
+    from line_keys
+    where line_keys.key_hash in (select repeated_hashes.key_hash from repeated_hashes)
+
+),
+
 first_copies as (
 
     -- the first line of each set of identical lines (NULLs equal, as in any group by): an
     -- aggregate over the keys and the line number, where a window would carry every column
     select min(source_row_number) as source_row_number
     from order_lines
+    where source_row_number in (select candidate_lines.source_row_number from candidate_lines)
     group by
         {%- for key in order_role_keys() %}
         {{ key }}__text{{ "," if not loop.last }}
@@ -57,7 +90,10 @@ valued as (
             or coalesce(substr(order_id, 1, {{ prefix | length }}) = {{ sql_string(prefix) }}, false)
             {%- endif %}
         ) as is_return,
-        first_copies.source_row_number is null as is_later_copy
+        (
+            first_copies.source_row_number is null
+            and order_lines.source_row_number in (select candidate_lines.source_row_number from candidate_lines)
+        ) as is_later_copy
 
     from order_lines
     cross join reference_date

@@ -1,5 +1,6 @@
 {#- The rows set aside, each with its reason, the rule and column it broke, and the
-    offending value exactly as exported (a malformed record's raw text). -#}
+    offending value exactly as exported (a malformed record's raw text). The exported text
+    is joined back from staging for these rows only: the validated table keeps typed values. -#}
 {%- set decl = declaration() -%}
 {%- set rules = quarantine_rules() -%}
 
@@ -11,10 +12,31 @@ validated as (
 
 ),
 
+exported as (
+
+    select
+        source_row_number,
+        {%- for column in decl.columns %}
+        source_{{ column.name }}{{ "," if not loop.last }}
+        {%- endfor %}
+
+    from {{ ref('stg_customers') }}
+
+),
+
 quarantined as (
 
-    select * from validated
-    where quarantine_reason is not null
+    -- a malformed record has no fields: its text is source_line
+    select
+        validated.*,
+        {%- for column in decl.columns %}
+        exported.source_{{ column.name }}{{ "," if not loop.last }}
+        {%- endfor %}
+
+    from validated
+    left join exported
+        on validated.source_row_number = exported.source_row_number
+    where validated.quarantine_reason is not null
 
 ),
 
