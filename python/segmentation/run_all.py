@@ -164,7 +164,7 @@ def _run_steps(
     steps: list[tuple[str, str, Callable[[], object]]] = [
         ("begin", f"Starting a working copy of {warehouse}", lambda: _begin(warehouse)),
         ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(dbt, data, orders)),
-        ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build)),
+        ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build, worker)),
         ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
         ("segment", "Clustering customers", lambda: _in_worker(worker, "segment", _segment, settings)),
         ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
@@ -218,7 +218,9 @@ def _ingest(dbt: Dbt, data: str | None, orders: str | None) -> None:
     ingest_files(data, orders)
 
 
-def _dbt_mart(dbt: Dbt, build: Path) -> None:
+def _dbt_mart(dbt: Dbt, build: Path, worker: WarmWorker) -> None:
+    dbt.wait_for_parse()
+    worker.warm()  # the build leaves a core idle; the parse and the load did not
     dbt.build(*MART_BUILD)
     _check_openable(build)
 

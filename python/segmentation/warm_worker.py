@@ -3,8 +3,9 @@
 The segment step imports scikit-learn and openTSNE, the report WeasyPrint, Jinja2 and
 matplotlib: about two seconds of CPU before any work. dbt's build is single-threaded Python,
 so on two cores one of them is idle while it runs. A process forked at the start of the run
-imports those libraries there, then runs the steps when their turn comes: still one after
-the other, in the order and with the guarantees of `run_all`; only the imports overlap.
+imports those libraries there once told to (`warm`, as dbt's build starts), then runs the
+steps when their turn comes: still one after the other, in the order and with the
+guarantees of `run_all`; only the imports overlap.
 
 The fork happens before the run takes the warehouse's lock and before any thread starts:
 the child holds neither the lock nor a warehouse connection, and inherits the logging set-up.
@@ -79,13 +80,22 @@ class WarmWorker:
         self._warming: Future | None = None
 
     def start(self) -> WarmWorker:
+        """Fork the worker (the pool forks at its first task)."""
         fork = multiprocessing.get_context("fork")
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=fork, initializer=_die_with, initargs=(os.getpid(),))
-        self._warming = self._pool.submit(_warm, self.modules, self.then)
+        self._pool.submit(os.getpid)
         return self
 
+    def warm(self) -> None:
+        """Start the imports now: when this process leaves a core idle (dbt's build), not while it
+        needs both (dbt's parse beside the load), where they would only slow it down."""
+        if self._warming is None and self._pool is not None:
+            self._warming = self._pool.submit(_warm, self.modules, self.then)
+
     def warmed(self) -> str | None:
-        """Wait for the imports; the message of a system library that failed to load, if one did."""
+        """Wait for the imports (started now if `warm` was not called); the message of a system
+        library that failed to load, if one did."""
+        self.warm()
         try:
             return self._warming.result() if self._warming is not None else None
         except BrokenProcessPool:
