@@ -49,7 +49,10 @@ BUILD_WAREHOUSE := $(dir $(abspath $(WAREHOUSE))).build/$(notdir $(WAREHOUSE))
 export SEGMENTATION_WAREHOUSE := $(BUILD_WAREHOUSE)
 export SEGMENTATION_MODELS_DIR := $(abspath $(MODELS_DIR))
 export SEGMENTATION_OUTPUT_DIR := $(abspath $(OUTPUT_DIR))
-export DBT_TARGET_PATH := $(abspath $(DBT_TARGET_PATH))
+# `override`: a DBT_TARGET_PATH given on the command line is made absolute too (dbt would read a
+# relative one from dbt_project/, Python from here)
+override DBT_TARGET_PATH := $(abspath $(DBT_TARGET_PATH))
+export DBT_TARGET_PATH
 DBT_PARSED := $(DBT_TARGET_PATH)/partial_parse.msgpack
 export DBT_LOG_PATH := $(abspath $(DBT_TARGET_PATH))/logs
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
