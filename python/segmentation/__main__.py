@@ -19,6 +19,10 @@ code = main()
 # moving it, so even a write-ahead log left behind would not be lost); only buffered
 # output remains, flushed here.
 logging.shutdown()
+# ...but multiprocessing's own exit work runs: dbt's locks are named semaphores, which the
+# resource tracker would otherwise report as leaked once this process is gone
+if (multiprocessing_util := sys.modules.get("multiprocessing.util")) is not None:
+    multiprocessing_util._exit_function()
 sys.stdout.flush()
 sys.stderr.flush()
 os._exit(code)

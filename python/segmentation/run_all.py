@@ -145,8 +145,10 @@ def run_pipeline(warehouse: Path, data: str | None, orders: str | None, lang: st
     try:
         with exclusive(warehouse):
             _run_steps(warehouse, data, orders, lang, worker, timings)
-    finally:
-        worker.close()
+    except BaseException:
+        worker.close(stop=True)  # e.g. Ctrl-C during the segment step: not after it
+        raise
+    worker.close()
     summary = ", ".join(f"{key} {seconds:.1f} s" for key, seconds in timings.items())
     log.info("all steps done in %.1f s (%s)", time.perf_counter() - started, summary)
 

@@ -44,6 +44,9 @@ def _die_with(parent: int) -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
+    # Ctrl-C reaches the whole process group: the parent reports it in one line and stops this
+    # process (`close(stop=True)`), which therefore prints nothing of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _warm(modules: tuple[str, ...], then: Callable[[], object] | None) -> str | None:
@@ -112,7 +115,13 @@ class WarmWorker:
                 "see the messages above; the published results are unchanged."
             ) from None
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, stop: bool = False) -> None:
+        """End the worker after its current step; with `stop` (the run was interrupted or failed:
+        whatever the step would still write goes to a working copy that is thrown away), at once."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if stop:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -6,10 +6,15 @@ The successful run itself is `test_end_to_end.py`'s `make all`.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import pipeline_env, run_cli
+from conftest import ROOT, pipeline_env, run_cli
 
 from segmentation.generate import generate
 
@@ -52,3 +57,32 @@ def test_a_dbt_failure_exits_1_and_publishes_nothing(tmp_path: Path, data: Path)
     assert "Traceback" not in result.stderr
     assert "==> Clustering customers" not in result.stdout
     assert not warehouse.exists() and not (tmp_path / "output").exists()
+
+
+def test_a_successful_run_leaves_nothing_behind_and_says_nothing_more(tmp_path: Path, data: Path) -> None:
+    """The warm worker and dbt's locks: no leaked semaphore reported, no stray process, no traceback."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = run_cli(pipeline_env(tmp_path, K="3", K_MAX="3", WEIGHTING="none"), "run", str(warehouse), str(data))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "leaked" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert (tmp_path / "output" / "segment_report.pdf").exists()
+
+
+def test_ctrl_c_during_the_segment_step_stops_at_once_with_one_line(tmp_path: Path, data: Path) -> None:
+    """Ctrl-C reaches the run and its warm worker (one process group): one line, exit 130, now."""
+    env = pipeline_env(tmp_path, K="3", K_MAX="3", WEIGHTING="none")
+    command = [sys.executable, "-m", "segmentation", "run", str(tmp_path / "warehouse.duckdb"), str(data)]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    run = subprocess.Popen(command, env=env, cwd=ROOT, **pipes, text=True, start_new_session=True)
+    for line in run.stdout:
+        if "==> Clustering customers" in line:
+            break
+    time.sleep(0.3)
+    interrupted = time.monotonic()
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr[-3000:]
+    assert time.monotonic() - interrupted < 10
+    assert _errors(stderr) == ["error: interrupted; the warehouse keeps its previous complete results."], stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr[-3000:]
+    assert not (tmp_path / "warehouse.duckdb").exists()

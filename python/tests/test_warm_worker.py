@@ -106,3 +106,33 @@ def test_the_child_dies_with_its_parent() -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"the worker {child} outlived its parent")
+
+
+def test_ctrl_c_during_a_step_stops_the_worker_at_once_without_a_traceback() -> None:
+    """Ctrl-C reaches the whole process group: the run stops now (not after the worker's step),
+    and only the parent speaks."""
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from segmentation.warm_worker import WarmWorker
+        worker = WarmWorker(modules=()).start()
+        worker.warmed()
+        print("started", flush=True)
+        try:
+            worker.run("segment", time.sleep, 60)
+        except KeyboardInterrupt:
+            worker.close(stop=True)
+            print("interrupted", flush=True)
+            sys.exit(130)
+        """
+    )
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    run = subprocess.Popen([sys.executable, "-c", script], **pipes, text=True, start_new_session=True)
+    assert run.stdout.readline().strip() == "started"
+    time.sleep(0.5)
+    started = time.monotonic()
+    os.killpg(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=30)
+    assert run.returncode == 130 and out.strip() == "interrupted"
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in err, err
