@@ -68,21 +68,26 @@ def test_a_successful_run_leaves_nothing_behind_and_says_nothing_more(tmp_path: 
     assert (tmp_path / "output" / "segment_report.pdf").exists()
 
 
-def test_ctrl_c_during_the_segment_step_stops_at_once_with_one_line(tmp_path: Path, data: Path) -> None:
-    """Ctrl-C reaches the run and its warm worker (one process group): one line, exit 130, now."""
-    env = pipeline_env(tmp_path, K="3", K_MAX="3", WEIGHTING="none")
+def test_ctrl_c_during_the_segment_step_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    """Ctrl-C reaches the run and its warm worker (one process group): one line, exit 130, now.
+
+    Thirty thousand customers and k chosen among 2…10: the segment step lasts seconds, so the
+    interrupt lands in it even on a slow machine (it is checked that it did)."""
+    data = tmp_path / "customers.csv"
+    generate(data, rows=30_000, seed=5)
     command = [sys.executable, "-m", "segmentation", "run", str(tmp_path / "warehouse.duckdb"), str(data)]
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    run = subprocess.Popen(command, env=env, cwd=ROOT, **pipes, text=True, start_new_session=True)
+    output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}  # one pipe, read as it comes
+    run = subprocess.Popen(command, env=pipeline_env(tmp_path), cwd=ROOT, **output, text=True, start_new_session=True)
     for line in run.stdout:
         if "==> Clustering customers" in line:
             break
-    time.sleep(0.3)
+    time.sleep(0.5)
     interrupted = time.monotonic()
     os.killpg(run.pid, signal.SIGINT)
-    _, stderr = run.communicate(timeout=60)
-    assert run.returncode == 130, stderr[-3000:]
+    rest, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, rest[-3000:]
     assert time.monotonic() - interrupted < 10
-    assert _errors(stderr) == ["error: interrupted; the warehouse keeps its previous complete results."], stderr
-    assert "Traceback" not in stderr and "leaked" not in stderr, stderr[-3000:]
+    assert "segment done" not in rest, rest[-3000:]  # interrupted in the segment step, not after it
+    assert _errors(rest) == ["error: interrupted; the warehouse keeps its previous complete results."], rest[-3000:]
+    assert "Traceback" not in rest and "leaked" not in rest, rest[-3000:]
     assert not (tmp_path / "warehouse.duckdb").exists()
