@@ -68,6 +68,12 @@ def test_a_successful_run_leaves_nothing_behind_and_says_nothing_more(tmp_path: 
     assert (tmp_path / "output" / "segment_report.pdf").exists()
 
 
+def _heed_ctrl_c() -> None:
+    """In the child before it starts: Ctrl-C at its default (a shell's background job, as a CI
+    runner may start the suite, ignores it, and Python would then keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_the_segment_step_stops_at_once_with_one_line(tmp_path: Path) -> None:
     """Ctrl-C reaches the run and its warm worker (one process group): one line, exit 130, now.
 
@@ -77,7 +83,8 @@ def test_ctrl_c_during_the_segment_step_stops_at_once_with_one_line(tmp_path: Pa
     generate(data, rows=30_000, seed=5)
     command = [sys.executable, "-m", "segmentation", "run", str(tmp_path / "warehouse.duckdb"), str(data)]
     output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}  # one pipe, read as it comes
-    run = subprocess.Popen(command, env=pipeline_env(tmp_path), cwd=ROOT, **output, text=True, start_new_session=True)
+    group = {"start_new_session": True, "preexec_fn": _heed_ctrl_c}
+    run = subprocess.Popen(command, env=pipeline_env(tmp_path), cwd=ROOT, **output, **group, text=True)
     for line in run.stdout:
         if "==> Clustering customers" in line:
             break

@@ -108,6 +108,12 @@ def test_the_child_dies_with_its_parent() -> None:
     pytest.fail(f"the worker {child} outlived its parent")
 
 
+def _heed_ctrl_c() -> None:
+    """In the child before it starts: Ctrl-C at its default (a shell's background job, as a CI
+    runner may start the suite, ignores it, and Python would then keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_step_stops_the_worker_at_once_without_a_traceback() -> None:
     """Ctrl-C reaches the whole process group: the run stops now (not after the worker's step),
     and only the parent speaks."""
@@ -127,7 +133,9 @@ def test_ctrl_c_during_a_step_stops_the_worker_at_once_without_a_traceback() -> 
         """
     )
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    run = subprocess.Popen([sys.executable, "-c", script], **pipes, text=True, start_new_session=True)
+    run = subprocess.Popen(
+        [sys.executable, "-c", script], **pipes, text=True, start_new_session=True, preexec_fn=_heed_ctrl_c
+    )
     assert run.stdout.readline().strip() == "started"
     time.sleep(0.5)
     started = time.monotonic()
