@@ -78,6 +78,15 @@ class MixedPreparation:
         self.discrete_levels = discrete_levels
 
     def fit(self, table: pa.Table) -> MixedPreparation:
+        self._fit(table)
+        return self
+
+    def fit_transform(self, table: pa.Table, y=None) -> MixedData:
+        """`fit(table).transform(table)`, reusing the numbers and codes the fit has read."""
+        values, codes = self._fit(table)
+        return self._assemble(values, codes, table.num_rows)
+
+    def _fit(self, table: pa.Table) -> tuple[list[np.ndarray], np.ndarray]:
         contract = self.contract
         skewed = set(getattr(contract, "skewed", ()) or ())
         self.ranges_ = {}  # few-valued number → (lowest, highest) level; rarer values join the nearest end
@@ -99,8 +108,9 @@ class MixedPreparation:
             else sorted(pc.unique(table.column(c)).drop_null().to_pylist(), key=lambda v: (str(type(v)), v))
             for c in self.categorical_
         }
-        self.joint_ = self._find_joint(self._codes(table))
-        return self
+        codes = self._codes(table)
+        self.joint_ = self._find_joint(codes)
+        return values, codes
 
     def _find_joint(self, codes: np.ndarray) -> tuple[tuple[int, int], ...]:
         """Pairs of coded columns with a combination that never occurs though it would be common by chance.
@@ -173,10 +183,13 @@ class MixedPreparation:
         return np.sign(values) * np.log1p(np.abs(values)) if column in getattr(self, "log1p_", ()) else values
 
     def transform(self, table: pa.Table) -> MixedData:
-        numeric = np.empty((table.num_rows, len(self.gaussian_)), dtype=np.float64)
-        for j, column in enumerate(self.gaussian_):
-            numeric[:, j] = (self._number(table, column) - self.mean_[j]) / self.scale_[j]
-        codes = self._codes(table)
+        values = [self._number(table, column) for column in self.gaussian_]
+        return self._assemble(values, self._codes(table), table.num_rows)
+
+    def _assemble(self, values: list[np.ndarray], codes: np.ndarray, n_rows: int) -> MixedData:
+        numeric = np.empty((n_rows, len(self.gaussian_)), dtype=np.float64)
+        for j, value in enumerate(values):
+            numeric[:, j] = (value - self.mean_[j]) / self.scale_[j]
         counts = [len(self.levels_[c]) for c in self.categorical_]
         paired = {c for pair in self.joint_ for c in pair}
         single = [j for j in range(len(counts)) if j not in paired]
@@ -186,7 +199,7 @@ class MixedPreparation:
             unseen = (codes[:, i] < 0) | (codes[:, j] < 0)
             columns.append(np.where(unseen, -1, codes[:, i] * counts[j] + codes[:, j]).astype(np.int32))
             levels.append(counts[i] * counts[j])
-        coded = np.column_stack(columns) if columns else np.empty((table.num_rows, 0), np.int32)
+        coded = np.column_stack(columns) if columns else np.empty((n_rows, 0), np.int32)
         return MixedData(numeric, coded.astype(np.int32), tuple(levels))
 
     def unseen(self, table: pa.Table) -> tuple[np.ndarray, dict[str, int]]:
@@ -204,5 +217,5 @@ class MixedPreparation:
 
 def prepare_mixed(table: pa.Table, contract) -> tuple[MixedPreparation, MixedData]:
     """Fit the preparation on the whole table (levels, means, scales) and prepare every customer."""
-    preparation = MixedPreparation(contract).fit(table)
-    return preparation, preparation.transform(table)
+    preparation = MixedPreparation(contract)
+    return preparation, preparation.fit_transform(table)
