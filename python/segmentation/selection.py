@@ -268,13 +268,13 @@ class Candidates:
         settled = stage == STAGES - 1 or RULE_STRENGTH[rule] > RULE_STRENGTH[STILL_REACHABLE[stage + 1]]
         return (knee, chosen, rule) if settled else None
 
-    def decide(self, requested_k: int | None = None, first_stage: int = 0) -> tuple[int, int, str]:
+    def decide(self, requested_k: int | None = None) -> tuple[int, int, str]:
         """(knee, chosen k, rule), measuring the stability the rule reads (and the chosen k's)."""
         if requested_k is not None:
             chosen, rule = choose_k(self.ks, self.knee, (), (), self.settings.stability_threshold, requested_k)
             self.measure_stability([chosen])
             return self.knee, chosen, rule
-        for stage in range(first_stage, STAGES):
+        for stage in range(STAGES):
             decision = self.stage(stage)
             if decision is not None:
                 self.measure_stability([decision[1]])
