@@ -77,9 +77,24 @@ def _cmd_init(args: argparse.Namespace) -> None:
         path, decisions = init_declaration(Path(args.input), output, args.force)
     for decision in decisions:
         log.info("%s", decision)
+    if os.environ.get("ENGINE", "duckdb").strip() != "spark":
+        _parse_declared(path, args.input, args.orders)
     shown = os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else path
     given = " ".join(f"{key}={value}" for key, value in (("DATA", args.input), ("ORDERS", args.orders)) if value)
     log.info("wrote %s: review it, then: make all %s", shown, given)
+
+
+def _parse_declared(path: Path, data: str | None, orders: str | None) -> None:
+    """dbt parses the project generated from the new declaration: a starter that dbt would
+    refuse is reported now, and the first `make all` starts from dbt's saved parse (set-up
+    done here rather than in the run: a second and a half of a small file's run)."""
+    from .run_all import Dbt
+    from .runs import _project_turn
+
+    log.info("checking the declaration with dbt parse")
+    with _project_turn():  # the generated dbt files are the checkout's: not under another run
+        _declare(data, explicit=str(path), orders=orders)
+        Dbt(load_settings()).parse()
 
 
 def _cmd_ingest(args: argparse.Namespace) -> None:

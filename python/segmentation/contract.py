@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
 
@@ -51,9 +52,20 @@ def load_contract(manifest_path: Path, model_name: str = FEATURE_MART) -> Featur
         raise UserError(f"{manifest_path} not found: run the dbt step first (make mart).")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     nodes = [n for n in manifest["nodes"].values() if n.get("resource_type") == "model" and n["name"] == model_name]
-    if not nodes:
+    return contract_of(nodes[0] if nodes else None, model_name)
+
+
+def contract_from_manifest(manifest: Any, model_name: str = FEATURE_MART) -> FeatureContract:
+    """The same contract from dbt's manifest in memory (`make all` runs dbt in its own process:
+    the segment step need not wait for manifest.json to be written and read back)."""
+    nodes = [n for n in manifest.nodes.values() if str(n.resource_type) == "model" and n.name == model_name]
+    return contract_of(nodes[0].to_dict(omit_none=True) if nodes else None, model_name)
+
+
+def contract_of(node: dict | None, model_name: str = FEATURE_MART) -> FeatureContract:
+    """The feature roles of one model node (as manifest.json holds it)."""
+    if node is None:
         raise UserError(f"the dbt manifest has no model named {model_name!r}: check dbt_project/models/marts.")
-    node = nodes[0]
     roles: dict[str, list[str]] = {role: [] for role in ROLES}
     skewed: list[str] = []
     for name, column in node["columns"].items():

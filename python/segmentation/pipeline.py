@@ -158,11 +158,14 @@ def _project(matrix: np.ndarray, labels: np.ndarray, settings: Settings):
     return rows, pca_xy, tsne_xy, round(seconds, 3)
 
 
-def run_segmentation(settings: Settings) -> str:
-    """Cluster the feature mart and write the run's tables; returns the run id."""
+def run_segmentation(settings: Settings, contract: FeatureContract | None = None) -> str:
+    """Cluster the feature mart and write the run's tables; returns the run id.
+
+    The mart's contract is read from dbt's manifest.json unless given (`make all` hands it over
+    from the manifest in memory)."""
     started_at = datetime.now(UTC).replace(microsecond=0)
     timings: dict[str, float] = {}
-    contract = load_contract(settings.manifest_path)
+    contract = contract or load_contract(settings.manifest_path)
     with connect(settings.warehouse) as con, stage(f"reading {contract.relation}", timings, "read"):
         table = read_features(con, contract)
         source_file = _source_file(con)

@@ -29,7 +29,9 @@ from .warm_worker import WarmWorker
 
 log = logging.getLogger(__name__)
 
-MART_BUILD = ("--exclude", "source:segmentation+")
+# dbt's artefacts (manifest.json, run_results.json: 0.5 s of JSON) are written by `Dbt.write_artifacts`,
+# while the report is rendered: the segment step takes the contract from the manifest in memory
+MART_BUILD = ("--exclude", "source:segmentation+", "--no-write-json")
 # the manifest of the first build stays the one Python reads
 PROFILES_BUILD = ("--select", "source:segmentation+", "--no-write-json")
 
@@ -54,8 +56,10 @@ class Dbt:
         self.manifest = None
         self._parsing: threading.Thread | None = None
         self._parse_error: BaseException | None = None
+        self._unwritten = None  # the mart build's results, while its artefacts are not written yet
+        self._writing = threading.Lock()
 
-    def _invoke(self, command: list[str], what: str):
+    def _invoke(self, command: list[str], what: str, defer_artifacts: bool = False):
         from dbt.cli.main import dbtRunner
 
         profiles = os.environ.get("DBT_PROFILES_DIR") or str(self.settings.dbt_project_dir)
@@ -64,9 +68,12 @@ class Dbt:
             result = dbtRunner(manifest=self.manifest).invoke([*command, *where])
         finally:
             release_warehouse(self.settings.warehouse)
+        if defer_artifacts:
+            self._unwritten = result.result
         if isinstance(result.exception, KeyboardInterrupt):
             raise KeyboardInterrupt
         if not result.success:
+            self.write_artifacts()  # what failed is in run_results.json, as after `make mart`
             raise ToolFailed(
                 f"dbt {what} failed: see the messages above and {self.settings.dbt_target_dir / 'logs' / 'dbt.log'}; "
                 "the published results are unchanged."
@@ -104,11 +111,33 @@ class Dbt:
         if error is not None and raise_error:
             raise error
 
-    def build(self, *args: str) -> None:
+    def build(self, *args: str, defer_artifacts: bool = False) -> None:
+        """`dbt build` with `args`; with `defer_artifacts` (and `--no-write-json` among them), the
+        artefacts dbt would have written are written by `write_artifacts`, later."""
         self.wait_for_parse()
         if self.manifest is None:
             self.parse()
-        self._invoke(["build", "--exclude-resource-type", "unit_test", *args], f"build {' '.join(args)}")
+        command = ["build", "--exclude-resource-type", "unit_test", *args]
+        self._invoke(command, f"build {' '.join(args)}", defer_artifacts)
+
+    def write_artifacts(self) -> None:
+        """Write what a deferred build left unwritten: manifest.json (with semantic_manifest.json)
+        and run_results.json, the files dbt itself writes at the end of `dbt build`."""
+        from dbt.parser.manifest import write_manifest
+
+        with self._writing:
+            result, self._unwritten = self._unwritten, None
+            if result is None:
+                return
+            target = str(self.settings.dbt_target_dir)
+            write_manifest(self.manifest, target)
+            result.write(os.path.join(target, "run_results.json"))
+
+    def contract(self):
+        """The feature mart's contract, from the manifest in memory."""
+        from .contract import contract_from_manifest
+
+        return contract_from_manifest(self.manifest)
 
 
 def release_warehouse(warehouse: Path) -> None:
@@ -168,13 +197,13 @@ def _run_steps(
         ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(dbt, data, orders)),
         ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build, worker)),
         ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
-        ("segment", "Clustering customers", lambda: _in_worker(worker, "segment", _segment, settings)),
+        ("segment", "Clustering customers", lambda: _in_worker(worker, "segment", _segment, settings, dbt.contract())),
         ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
         ("publish", f"Publishing {warehouse}", lambda: _publish(warehouse)),
         (
             "report",
             "Rendering the persona report",
-            lambda: _in_worker(worker, "report", _report, warehouse, settings, lang),
+            lambda: _beside_artifacts(dbt, _in_worker, worker, "report", _report, warehouse, settings, lang),
         ),
     ]
     try:
@@ -183,6 +212,7 @@ def _run_steps(
                 action()
     finally:
         dbt.wait_for_parse(raise_error=False)
+        dbt.write_artifacts()  # a run stopped before its report still leaves them
 
 
 def _warm_report() -> None:
@@ -200,6 +230,17 @@ def _in_worker(worker: WarmWorker, what: str, function: Callable[..., object], *
 
         raise UserError(f"{PANGO_ADVICE} ({problem})")
     worker.run(what, function, *args, environment={"SEGMENTATION_WAREHOUSE": os.environ["SEGMENTATION_WAREHOUSE"]})
+
+
+def _beside_artifacts(dbt: Dbt, function: Callable[..., object], *args) -> None:
+    """`function(*args)` while this process writes dbt's artefacts (the worker renders the
+    report on one core; this process waits for it, idle)."""
+    writing = threading.Thread(target=dbt.write_artifacts, name="dbt-artifacts")
+    writing.start()
+    try:
+        function(*args)
+    finally:
+        writing.join()
 
 
 def _max_share() -> str:
@@ -223,7 +264,7 @@ def _ingest(dbt: Dbt, data: str | None, orders: str | None) -> None:
 def _dbt_mart(dbt: Dbt, build: Path, worker: WarmWorker) -> None:
     dbt.wait_for_parse()
     worker.warm()  # the build leaves a core idle; the parse and the load did not
-    dbt.build(*MART_BUILD)
+    dbt.build(*MART_BUILD, defer_artifacts=True)
     _check_openable(build)
 
 
@@ -233,10 +274,10 @@ def _quality(settings: Settings) -> None:
     check_quality(settings.warehouse)
 
 
-def _segment(settings: Settings) -> None:
+def _segment(settings: Settings, contract) -> None:
     from .pipeline import run_segmentation
 
-    run_segmentation(settings)
+    run_segmentation(settings, contract)
 
 
 def _dbt_profiles(dbt: Dbt, build: Path) -> None:

@@ -120,6 +120,9 @@ def test_init_on_each_shape_writes_a_declaration_that_follows_the_spec(tmp_path,
     result = run_cli(pipeline_env(tmp_path), "init", str(data), "--output", str(output))
     assert result.returncode == 0, result.stderr
     assert "review it, then: make all DATA=" in result.stderr
+    # dbt parsed the project generated from it (the first `make all` starts from that parse)
+    assert "checking the declaration with dbt parse" in result.stderr
+    assert (tmp_path / "dbt_target" / "partial_parse.msgpack").exists()
     declaration = yaml.safe_load(output.read_text("utf-8"))
     check_declaration(declaration)
     columns = {c["column"]: c for c in declaration["columns"]}

@@ -6,6 +6,7 @@ The successful run itself is `test_end_to_end.py`'s `make all`.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, pipeline_env, run_cli
 
+from segmentation.contract import load_contract
 from segmentation.generate import generate
 
 pytestmark = pytest.mark.slow
@@ -66,6 +68,15 @@ def test_a_successful_run_leaves_nothing_behind_and_says_nothing_more(tmp_path: 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "leaked" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert (tmp_path / "output" / "segment_report.pdf").exists()
+    # dbt's artefacts, written while the report renders, are those of the mart build (what
+    # `make segment` and `make score` read, and the contract the run used)
+    target = tmp_path / "dbt_target"
+    contract = load_contract(target / "manifest.json")
+    assert contract.relation == "marts.customer_features" and contract.numeric
+    run_results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+    built = {result["unique_id"].split(".")[-1] for result in run_results["results"]}
+    assert "customer_features" in built and "customer_segments" not in built
+    assert {result["status"] for result in run_results["results"]} <= {"success", "pass"}
 
 
 def _heed_ctrl_c() -> None:
