@@ -9,7 +9,9 @@ for both builds. The parse (and dbt's own imports, a second and a half) runs on 
 while the inputs load: loading is DuckDB's work, outside Python's lock, so on two cores
 the first build starts from a ready manifest. The segment step and the report run in a
 second process forked at the start (`warm_worker`), which imports their libraries (two
-seconds) on the core that dbt's single-threaded build leaves idle.
+seconds) once the inputs are loaded, on the core that dbt's parse and build (Python, one
+core) leave idle. dbt's artefacts (manifest.json, run_results.json) are written while the
+report renders: the segment step takes the mart's contract from the manifest in memory.
 """
 
 from __future__ import annotations
@@ -194,8 +196,8 @@ def _run_steps(
     inputs = " ".join(name for name in (data, orders) if name)
     steps: list[tuple[str, str, Callable[[], object]]] = [
         ("begin", f"Starting a working copy of {warehouse}", lambda: _begin(warehouse)),
-        ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(dbt, data, orders)),
-        ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build, worker)),
+        ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(dbt, data, orders, worker)),
+        ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build)),
         ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
         ("segment", "Clustering customers", lambda: _in_worker(worker, "segment", _segment, settings, dbt.contract())),
         ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
@@ -253,17 +255,17 @@ def _begin(warehouse: Path) -> None:
     begin(warehouse)
 
 
-def _ingest(dbt: Dbt, data: str | None, orders: str | None) -> None:
+def _ingest(dbt: Dbt, data: str | None, orders: str | None, worker: WarmWorker) -> None:
     from .cli import _declare, ingest_files
 
     _declare(data, orders=orders)  # the files dbt parses; ingest_files finds them unchanged
     dbt.parse_in_background()
     ingest_files(data, orders)
+    worker.warm()  # the parse, if still going, leaves a core idle; the parse and the load did not
 
 
-def _dbt_mart(dbt: Dbt, build: Path, worker: WarmWorker) -> None:
+def _dbt_mart(dbt: Dbt, build: Path) -> None:
     dbt.wait_for_parse()
-    worker.warm()  # the build leaves a core idle; the parse and the load did not
     dbt.build(*MART_BUILD, defer_artifacts=True)
     _check_openable(build)
 

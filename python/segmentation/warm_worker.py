@@ -3,7 +3,7 @@
 The segment step imports scikit-learn and openTSNE, the report WeasyPrint, Jinja2 and
 matplotlib: about two seconds of CPU before any work. dbt's build is single-threaded Python,
 so on two cores one of them is idle while it runs. A process forked at the start of the run
-imports those libraries there once told to (`warm`, as dbt's build starts), then runs the
+imports those libraries there once told to (`warm`, once the inputs are loaded), then runs the
 steps when their turn comes: still one after the other, in the order and with the
 guarantees of `run_all`; only the imports overlap.
 
@@ -90,8 +90,9 @@ class WarmWorker:
         return self
 
     def warm(self) -> None:
-        """Start the imports now: when this process leaves a core idle (dbt's build), not while it
-        needs both (dbt's parse beside the load), where they would only slow it down."""
+        """Start the imports now: when this process leaves a core idle (dbt's parse or build, Python
+        on one core), not while it needs both (the parse beside the load), where they would only
+        slow it down."""
         if self._warming is None and self._pool is not None:
             self._warming = self._pool.submit(_warm, self.modules, self.then)
 
