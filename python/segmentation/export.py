@@ -73,22 +73,27 @@ def _in_customer_order(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the run's assignments table holds exactly customer_segments' customers, stored by customer id.
 
     The segment step writes it in that order (it reads the mart by customer id), and customer_segments
-    is its inner join with the mart: when the ids are strictly increasing in storage order (so unique
-    and sorted) and the counts agree, the two hold the same (customer, segment) pairs and the export can
-    stream the table as stored instead of sorting millions of text ids (most of the export's time).
-    DuckDB keeps insertion order for a query without ORDER BY (``preserve_insertion_order``).
+    is its inner join with the mart. When the ids are strictly increasing in storage order (so unique
+    and sorted), and both tables hold one and the same run and as many customers, they hold the same
+    (customer, segment) pairs, and the export can stream the table as stored instead of sorting
+    millions of text ids (most of the export's time). DuckDB keeps insertion (row id) order for a
+    query without ORDER BY (``preserve_insertion_order``); the check reads the row ids too, so it
+    also proves that it saw the rows in that order.
     """
     if not con.sql("select current_setting('preserve_insertion_order')").fetchall()[0][0]:
         return False
     try:
-        out_of_order, missing, stored = con.sql(
-            "select count(*) filter (where previous >= customer_id), count(*) - count(customer_id), count(*)"
-            " from (select customer_id, lag(customer_id) over () as previous from segmentation.segment_assignments)"
+        out_of_order, missing, *stored = con.sql(
+            "select count(*) filter (where previous >= customer_id or previous_row >= row),"
+            " count(*) - count(customer_id), count(*), min(run_id), max(run_id)"
+            " from (select customer_id, run_id, rowid as row, lag(customer_id) over () as previous,"
+            " lag(rowid) over () as previous_row from segmentation.segment_assignments)"
         ).fetchall()[0]
-        published = con.sql("select count(*) from marts.customer_segments").fetchall()[0][0]
+        published = con.sql("select count(*), min(run_id), max(run_id) from marts.customer_segments").fetchall()[0]
     except duckdb.CatalogException:
         return False
-    return out_of_order == 0 and missing == 0 and stored == published
+    # the same number of customers, of one and the same run in both
+    return out_of_order == 0 and missing == 0 and tuple(stored) == published and stored[1] == stored[2]
 
 
 def write_assignments(warehouse: Path, csv_path: Path, persona_names: Mapping[int, str]) -> int:

@@ -118,12 +118,14 @@ def test_large_exports_stream_without_python_objects(tmp_path):
         assert sum(1 for _ in handle) == rows + 1
 
 
-def with_assignments(path: Path, customers: list[tuple[str, int]]) -> Path:
+def with_assignments(path: Path, customers: list[tuple[str, int]], run: str = "run-1") -> Path:
     """Add the segment step's table, in the given storage order."""
     with duckdb.connect(str(path)) as con:
         con.execute("create schema segmentation")
-        con.execute("create table segmentation.segment_assignments (customer_id varchar, segment_id integer)")
-        con.executemany("insert into segmentation.segment_assignments values (?, ?)", customers)
+        con.execute(
+            "create table segmentation.segment_assignments (customer_id varchar, segment_id integer, run_id varchar)"
+        )
+        con.executemany("insert into segmentation.segment_assignments values (?, ?, ?)", [(*c, run) for c in customers])
     return path
 
 
@@ -144,18 +146,19 @@ def test_assignments_stored_by_customer_are_streamed_as_they_are_to_the_same_fil
 
 
 @pytest.mark.parametrize(
-    "stored",
+    ("stored", "run"),
     [
-        list(reversed(sorted(CUSTOMERS))),  # not in customer order
-        sorted([*CUSTOMERS, ("Z0", 1)]),  # a customer customer_segments does not have
-        sorted([*CUSTOMERS, ("A1", 2)]),  # a customer twice
+        (list(reversed(sorted(CUSTOMERS))), "run-1"),  # not in customer order
+        (sorted([*CUSTOMERS, ("Z0", 1)]), "run-1"),  # a customer customer_segments does not have
+        (sorted([*CUSTOMERS, ("A1", 2)]), "run-1"),  # a customer twice
+        (sorted(CUSTOMERS), "run-2"),  # another run's (customer_segments not rebuilt since)
     ],
-    ids=["unordered", "extra", "duplicate"],
+    ids=["unordered", "extra", "duplicate", "other-run"],
 )
-def test_otherwise_the_export_sorts_customer_segments(tmp_path, stored):
+def test_otherwise_the_export_sorts_customer_segments(tmp_path, stored, run):
     expected = tmp_path / "expected.csv"
     write_assignments(warehouse_with(tmp_path / "only.duckdb", CUSTOMERS), expected, NAMES)
-    both = with_assignments(warehouse_with(tmp_path / "both.duckdb", CUSTOMERS), stored)
+    both = with_assignments(warehouse_with(tmp_path / "both.duckdb", CUSTOMERS), stored, run)
     with duckdb.connect(str(both), read_only=True) as con:
         assert not _in_customer_order(con)
     out = tmp_path / "out.csv"
