@@ -142,6 +142,9 @@ def test_assignments_stored_by_customer_are_streamed_as_they_are_to_the_same_fil
     streamed = tmp_path / "streamed.csv"
     assert write_assignments(both, streamed, NAMES) == len(CUSTOMERS)
     assert streamed.read_bytes() == expected.read_bytes()
+    quoted = {**NAMES, 4: "Clients d'hier, \"fidèles\"; -- '); drop table x"}  # quotes reach SQL as literals
+    write_assignments(both, streamed, quoted)
+    assert {r["persona_name"] for r in read(streamed)} == {neutralise(name) for name in quoted.values()}
     assert [r["customer_id"] for r in read(streamed)][:2] == ["'\tT", "'-A2"]  # by id, neutralised
 
 
