@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segmentation.errors import UserError
-from segmentation.export import FORMULA_PREFIXES, neutralise, write_assignments
+from segmentation.export import FORMULA_PREFIXES, _in_customer_order, neutralise, write_assignments
 
 NAMES = {1: "Senior lawyers, high spenders", 2: "Jeunes profils variés, petits budgets", 3: '=HYPERLINK("x")'}
 
@@ -116,3 +116,54 @@ def test_large_exports_stream_without_python_objects(tmp_path):
     assert peak < 8_000_000  # bytes; the file itself is ~20 MB
     with out.open(encoding="utf-8-sig") as handle:
         assert sum(1 for _ in handle) == rows + 1
+
+
+def with_assignments(path: Path, customers: list[tuple[str, int]], run: str = "run-1") -> Path:
+    """Add the segment step's table, in the given storage order."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema segmentation")
+        con.execute(
+            "create table segmentation.segment_assignments (customer_id varchar, segment_id integer, run_id varchar)"
+        )
+        con.executemany("insert into segmentation.segment_assignments values (?, ?, ?)", [(*c, run) for c in customers])
+    return path
+
+
+CUSTOMERS = [("B7", 3), ("=2+3", 1), ("A3", 1), ("-A2", 2), ("A1", 2), ("é9", 4), ("\tT", 1)]
+
+
+def test_assignments_stored_by_customer_are_streamed_as_they_are_to_the_same_file(tmp_path):
+    sorted_only = warehouse_with(tmp_path / "sorted_only.duckdb", CUSTOMERS)
+    expected = tmp_path / "expected.csv"
+    assert write_assignments(sorted_only, expected, NAMES) == len(CUSTOMERS)  # sorted by DuckDB
+    both = with_assignments(warehouse_with(tmp_path / "both.duckdb", CUSTOMERS), sorted(CUSTOMERS))
+    with duckdb.connect(str(both), read_only=True) as con:
+        assert _in_customer_order(con)
+    streamed = tmp_path / "streamed.csv"
+    assert write_assignments(both, streamed, NAMES) == len(CUSTOMERS)
+    assert streamed.read_bytes() == expected.read_bytes()
+    quoted = {**NAMES, 4: "Clients d'hier, \"fidèles\"; -- '); drop table x"}  # quotes reach SQL as literals
+    write_assignments(both, streamed, quoted)
+    assert {r["persona_name"] for r in read(streamed)} == {neutralise(name) for name in quoted.values()}
+    assert [r["customer_id"] for r in read(streamed)][:2] == ["'\tT", "'-A2"]  # by id, neutralised
+
+
+@pytest.mark.parametrize(
+    ("stored", "run"),
+    [
+        (list(reversed(sorted(CUSTOMERS))), "run-1"),  # not in customer order
+        (sorted([*CUSTOMERS, ("Z0", 1)]), "run-1"),  # a customer customer_segments does not have
+        (sorted([*CUSTOMERS, ("A1", 2)]), "run-1"),  # a customer twice
+        (sorted(CUSTOMERS), "run-2"),  # another run's (customer_segments not rebuilt since)
+    ],
+    ids=["unordered", "extra", "duplicate", "other-run"],
+)
+def test_otherwise_the_export_sorts_customer_segments(tmp_path, stored, run):
+    expected = tmp_path / "expected.csv"
+    write_assignments(warehouse_with(tmp_path / "only.duckdb", CUSTOMERS), expected, NAMES)
+    both = with_assignments(warehouse_with(tmp_path / "both.duckdb", CUSTOMERS), stored, run)
+    with duckdb.connect(str(both), read_only=True) as con:
+        assert not _in_customer_order(con)
+    out = tmp_path / "out.csv"
+    assert write_assignments(both, out, NAMES) == len(CUSTOMERS)
+    assert out.read_bytes() == expected.read_bytes()

@@ -86,7 +86,8 @@ def render_report(warehouse: Path, output_dir: Path, lang: str = "en", templates
         return PageInputs(data, personas, catalog, colours, chart, vocab, rules, fmt, lang)
 
     try:
-        # The CRM export is DuckDB's work (it releases the GIL): it runs beside the PDF layout.
+        # The CRM export is DuckDB's work (it releases the GIL): it runs beside the PDF layout, and
+        # beside the HTML companion's render when it is the longer (ten million customers).
         csv_path = output_dir / ASSIGNMENTS_FILENAME
         with ThreadPoolExecutor(max_workers=1) as background:
             export = background.submit(
@@ -99,15 +100,15 @@ def render_report(warehouse: Path, output_dir: Path, lang: str = "en", templates
             pages = write_pdf(html, reports_dir, allowed, pdf_path, before_read=drawing.wait)
             chart_paths = drawing.finish()
             logger.info("wrote %s (%d pages) in %.1f s", pdf_path, pages, time.perf_counter() - started)
+
+            embedded = {key: data_url(path) for key, path in chart_paths.items()}
+            css = inline_stylesheets(reports_dir / "static")
+            companion = render_html(build_context(inputs(embedded), inline_css=css), templates_dir)
+            html_path = output_dir / HTML_FILENAME
+            write_atomically(html_path, lambda tmp: tmp.write_text(companion, encoding="utf-8"))
+            logger.info("wrote %s (self-contained, %.1f MB)", html_path, html_path.stat().st_size / 1e6)
             rows = export.result()
     finally:
         drawing.close()
     logger.info("wrote %s (%s customers)", csv_path, f"{rows:,}")
-
-    embedded = {key: data_url(path) for key, path in chart_paths.items()}
-    css = inline_stylesheets(reports_dir / "static")
-    companion = render_html(build_context(inputs(embedded), inline_css=css), templates_dir)
-    html_path = output_dir / HTML_FILENAME
-    write_atomically(html_path, lambda tmp: tmp.write_text(companion, encoding="utf-8"))
-    logger.info("wrote %s (self-contained, %.1f MB)", html_path, html_path.stat().st_size / 1e6)
     return pdf_path
