@@ -27,7 +27,7 @@ from .errors import UserError
 log = logging.getLogger(__name__)
 
 WEIGHTINGS = ("none", "balanced")
-CHUNK_ROWS = 65_536  # rows encoded at a time: a buffer of a few megabytes, reused
+CHUNK_ROWS = 1_000_000  # rows encoded at a time (see `transform`: few large blocks)
 FIT_SAMPLE_ROWS = 200_000
 
 
@@ -115,14 +115,15 @@ def iter_chunks(table: pa.Table, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
 def transform(preprocessor: ColumnTransformer, table: pa.Table, contract: FeatureContract) -> np.ndarray:
     """Encode the whole table into a float32 matrix with the fitted preprocessor's parameters.
 
-    Straight from Arrow, a block of rows at a time: numbers are scaled with the fitted means
-    and scales, and each categorical column is looked up in its fitted levels
-    (``pyarrow.compute.index_in``) and written as one-hot columns. Each block is built in a
-    small buffer that stays in cache and then copied into its rows whole, so the big matrix is
-    written once, front to back (column by column it was written once per feature, a cache
-    line per row each time). No pandas frame and no Python string object per row is made.
-    The output is the ColumnTransformer's, column for column (``test_features`` checks it):
-    dropped level of a yes/no, all zeros for a level the encoder never saw, block weights applied.
+    Straight from Arrow, a block of rows at a time (every feature of a block, then the next
+    block): numbers are scaled with the fitted means and scales, and each categorical column is
+    looked up in its fitted levels (``pyarrow.compute.index_in``) and written as one-hot
+    columns. Blocks are large on purpose: this runs on a thread beside the latent class model's
+    choice of k, and every NumPy or Arrow call hands the GIL over and waits to get it back, so
+    the number of calls, not the arithmetic, sets the time when both are busy. No pandas frame
+    and no Python string object per row is made. The output is the ColumnTransformer's, column
+    for column (``test_features`` checks it): dropped level of a yes/no, all zeros for a level
+    the encoder never saw, block weights applied.
     """
     width = len(preprocessor.get_feature_names_out())
     scaled: list[tuple[str, int, float, float, float]] = []  # column, output column, mean, scale, weight
@@ -146,10 +147,9 @@ def transform(preprocessor: ColumnTransformer, table: pa.Table, contract: Featur
             (column, output_of_level, pa.array(list(levels), type=table.column(column).type), np.float32(weight))
         )
     matrix = np.empty((table.num_rows, width), dtype=np.float32)
-    buffer = np.empty((min(CHUNK_ROWS, table.num_rows), width), dtype=np.float32)
     for start in range(0, table.num_rows, CHUNK_ROWS):
         chunk = table.slice(start, CHUNK_ROWS)
-        block = buffer[: chunk.num_rows]
+        block = matrix[start : start + chunk.num_rows]
         block.fill(0.0)
         for column, target, mean, scale, weight in scaled:
             block[:, target] = (numeric_values(chunk.column(column), column, contract) - mean) / scale * weight
@@ -158,7 +158,6 @@ def transform(preprocessor: ColumnTransformer, table: pa.Table, contract: Featur
             targets = output_of_level[index.to_numpy(zero_copy_only=False)]
             rows = np.flatnonzero(targets >= 0)
             block[rows, targets[rows]] = weight
-        matrix[start : start + chunk.num_rows] = block
     return matrix
 
 
