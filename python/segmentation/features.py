@@ -302,11 +302,12 @@ def _single_valued(values: pa.ChunkedArray) -> bool:
     """At most one distinct value (NULLs aside): a smallest below the largest settles it without hashing."""
     try:
         extremes = pc.min_max(values)
-    except pa.ArrowNotImplementedError:  # a type with no order
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # a type with no order
         extremes = None
     if extremes is not None:
         low, high = extremes["min"].as_py(), extremes["max"].as_py()
-        if low is not None and high is not None and low != high:
+        # (NaN is unequal to itself: such a column is left to count_distinct, which counts it once)
+        if low is not None and high is not None and low == low and high == high and low != high:
             return False
     return pc.count_distinct(values).as_py() <= 1
 
