@@ -27,15 +27,23 @@ from .errors import UserError
 log = logging.getLogger(__name__)
 
 WEIGHTINGS = ("none", "balanced")
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 1_000_000  # rows encoded at a time (see `transform`: few large blocks)
 FIT_SAMPLE_ROWS = 200_000
 
 
-def category_levels(table: pa.Table, columns: tuple[str, ...]) -> dict[str, list]:
+def level_counts(table: pa.Table, columns: tuple[str, ...]) -> dict[str, pa.StructArray]:
+    """Each categorical column's values and their counts: one hashing pass that levels and weights share."""
+    return {column: pc.value_counts(table.column(column)) for column in columns}
+
+
+def category_levels(
+    table: pa.Table, columns: tuple[str, ...], counts: dict[str, pa.StructArray] | None = None
+) -> dict[str, list]:
     """Sorted distinct values of each categorical column over the whole table."""
+    counts = counts if counts is not None else level_counts(table, columns)
     levels: dict[str, list] = {}
     for column in columns:
-        values = pc.unique(table.column(column)).drop_null().to_pylist()
+        values = counts[column].field("values").drop_null().to_pylist()
         levels[column] = sorted(values, key=lambda value: (str(type(value)), value))
     return levels
 
@@ -50,7 +58,9 @@ def _to_frame(table: pa.Table, contract: FeatureContract) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def balanced_weights(table: pa.Table, columns: tuple[str, ...]) -> dict[str, float]:
+def balanced_weights(
+    table: pa.Table, columns: tuple[str, ...], counts: dict[str, pa.StructArray] | None = None
+) -> dict[str, float]:
     """Weight of each categorical variable so that it contributes like one numeric variable.
 
     Two random customers differ on a standardised numeric variable by 2 in expected
@@ -58,10 +68,11 @@ def balanced_weights(table: pa.Table, columns: tuple[str, ...]) -> dict[str, flo
     2·(1 − Σp²) (by 2·p·(1 − p) for a yes/no kept as one column); the weight brings
     that back to 2, so no variable dominates because of how it is encoded.
     """
+    counted = counts if counts is not None else level_counts(table, columns)
     weights: dict[str, float] = {}
     for column in columns:
-        counts = pc.value_counts(table.column(column)).field("counts").to_numpy().astype(float)
-        shares = counts / counts.sum()
+        tallies = counted[column].field("counts").to_numpy().astype(float)
+        shares = tallies / tallies.sum()
         spread = 2.0 * shares[0] * shares[1] if len(shares) == 2 else 2.0 * (1.0 - float(np.sum(shares**2)))
         weights[column] = float(np.sqrt(2.0 / spread)) if spread > 0 else 1.0
     return weights
@@ -104,25 +115,26 @@ def iter_chunks(table: pa.Table, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
 def transform(preprocessor: ColumnTransformer, table: pa.Table, contract: FeatureContract) -> np.ndarray:
     """Encode the whole table into a float32 matrix with the fitted preprocessor's parameters.
 
-    Straight from Arrow, chunk by chunk: numbers are scaled with the fitted means and
-    scales, and each categorical column is looked up in its fitted levels
-    (``pyarrow.compute.index_in``) and written as one-hot columns in place. No pandas
-    frame and no Python string object per row is made, which is what made sklearn's own
-    ``transform`` the slowest step at ten million customers. The output is the
-    ColumnTransformer's, column for column (``test_features`` checks it): dropped level
-    of a yes/no, all zeros for a level the encoder never saw, block weights applied.
+    Straight from Arrow, a block of rows at a time (every feature of a block, then the next
+    block): numbers are scaled with the fitted means and scales, and each categorical column is
+    looked up in its fitted levels (``pyarrow.compute.index_in``) and written as one-hot
+    columns. Blocks are large on purpose: this runs on a thread beside the latent class model's
+    choice of k, and every NumPy or Arrow call hands the GIL over and waits to get it back, so
+    the number of calls, not the arithmetic, sets the time when both are busy. No pandas frame
+    and no Python string object per row is made. The output is the ColumnTransformer's, column
+    for column (``test_features`` checks it): dropped level of a yes/no, all zeros for a level
+    the encoder never saw, block weights applied.
     """
     width = len(preprocessor.get_feature_names_out())
-    matrix = np.zeros((table.num_rows, width), dtype=np.float32)
+    scaled: list[tuple[str, int, float, float, float]] = []  # column, output column, mean, scale, weight
+    onehot: list[tuple[str, np.ndarray, pa.Array, np.float32]] = []  # column, output of each level, levels, weight
     for name, columns, weight in _blocks(preprocessor):
         fitted = preprocessor.named_transformers_[name]
         if name == "scaled":
             for position, column in enumerate(fitted.feature_names_in_):
-                target = columns.start + position
-                mean, scale = fitted.mean_[position], fitted.scale_[position]
-                for start, chunk in zip(range(0, table.num_rows, CHUNK_ROWS), iter_chunks(table), strict=False):
-                    values = numeric_values(chunk.column(column), column, contract)
-                    matrix[start : start + chunk.num_rows, target] = (values - mean) / scale * weight
+                scaled.append(
+                    (column, columns.start + position, fitted.mean_[position], fitted.scale_[position], weight)
+                )
             continue
         (column,) = fitted.feature_names_in_
         levels = fitted.categories_[0]
@@ -130,13 +142,22 @@ def transform(preprocessor: ColumnTransformer, table: pa.Table, contract: Featur
         # output column of each level (−1: the dropped level of a yes/no), then −1 for unseen values
         kept = [i for i in range(len(levels)) if i != dropped]
         output_of_level = np.full(len(levels) + 1, -1, dtype=np.int64)
-        output_of_level[kept] = columns.start + np.arange(len(kept))
-        value_set = pa.array(list(levels), type=table.column(column).type)
-        for start, chunk in zip(range(0, table.num_rows, CHUNK_ROWS), iter_chunks(table), strict=False):
-            index = pc.fill_null(pc.index_in(chunk.column(column), value_set=value_set), len(levels))
+        output_of_level[kept] = np.arange(len(kept)) + columns.start
+        onehot.append(
+            (column, output_of_level, pa.array(list(levels), type=table.column(column).type), np.float32(weight))
+        )
+    matrix = np.empty((table.num_rows, width), dtype=np.float32)
+    for start in range(0, table.num_rows, CHUNK_ROWS):
+        chunk = table.slice(start, CHUNK_ROWS)
+        block = matrix[start : start + chunk.num_rows]
+        block.fill(0.0)
+        for column, target, mean, scale, weight in scaled:
+            block[:, target] = (numeric_values(chunk.column(column), column, contract) - mean) / scale * weight
+        for column, output_of_level, value_set, weight in onehot:
+            index = pc.fill_null(pc.index_in(chunk.column(column), value_set=value_set), len(value_set))
             targets = output_of_level[index.to_numpy(zero_copy_only=False)]
             rows = np.flatnonzero(targets >= 0)
-            matrix[start + rows, targets[rows]] = np.float32(weight)
+            block[rows, targets[rows]] = weight
     return matrix
 
 
@@ -176,7 +197,11 @@ def prepare_features(
 
 
 def fit_preprocessor(
-    table: pa.Table, contract: FeatureContract, random_state: int, weighting: str = "none"
+    table: pa.Table,
+    contract: FeatureContract,
+    random_state: int,
+    weighting: str = "none",
+    counts: dict[str, pa.StructArray] | None = None,
 ) -> ColumnTransformer:
     """Fit scaling and encoding: levels and weights from the whole table, scaling on a sample.
 
@@ -184,10 +209,11 @@ def fit_preprocessor(
     table's only in the third decimal, and fitting on it keeps this step flat in time.
     """
     check_features(table, contract)
-    levels = category_levels(table, contract.categorical)
+    counts = counts if counts is not None else level_counts(table, contract.categorical)
+    levels = category_levels(table, contract.categorical, counts)
     if weighting not in WEIGHTINGS:
         raise UserError(f"unknown categorical weighting {weighting!r}: use one of {', '.join(WEIGHTINGS)}.")
-    weights = balanced_weights(table, contract.categorical) if weighting == "balanced" else None
+    weights = balanced_weights(table, contract.categorical, counts) if weighting == "balanced" else None
     preprocessor = build_preprocessor(contract, levels, weights)
     if table.num_rows > FIT_SAMPLE_ROWS:
         rng = np.random.default_rng(random_state)
@@ -208,11 +234,12 @@ def fit_preprocessors(
     each anew gives, for the price of one fit).
     """
     first, *others = weightings
-    fitted = {first: fit_preprocessor(table, contract, random_state, first)}
+    counts = level_counts(table, contract.categorical) if table.num_rows else None
+    fitted = {first: fit_preprocessor(table, contract, random_state, first, counts)}
     for weighting in others:
         if weighting not in WEIGHTINGS:
             raise UserError(f"unknown categorical weighting {weighting!r}: use one of {', '.join(WEIGHTINGS)}.")
-        weights = balanced_weights(table, contract.categorical) if weighting == "balanced" else {}
+        weights = balanced_weights(table, contract.categorical, counts) if weighting == "balanced" else {}
         copy = deepcopy(fitted[first])
         copy.transformer_weights = {
             name: (weights.get(name.removeprefix("onehot_"), 1.0) if name.startswith("onehot_") else 1.0)
@@ -267,8 +294,22 @@ def drop_constant_features(table: pa.Table, contract: FeatureContract) -> tuple[
 
     Returns the reduced contract and the dropped column names, for the report's note.
     """
-    dropped = [column for column in contract.features if pc.count_distinct(table.column(column)).as_py() <= 1]
+    dropped = [column for column in contract.features if _single_valued(table.column(column))]
     return without_features(contract, dropped)
+
+
+def _single_valued(values: pa.ChunkedArray) -> bool:
+    """At most one distinct value (NULLs aside): a smallest below the largest settles it without hashing."""
+    try:
+        extremes = pc.min_max(values)
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # a type with no order
+        extremes = None
+    if extremes is not None:
+        low, high = extremes["min"].as_py(), extremes["max"].as_py()
+        # (NaN is unequal to itself: such a column is left to count_distinct, which counts it once)
+        if low is not None and high is not None and low == low and high == high and low != high:
+            return False
+    return pc.count_distinct(values).as_py() <= 1
 
 
 def without_features(contract: FeatureContract, dropped: list[str]) -> tuple[FeatureContract, list[str]]:

@@ -86,19 +86,21 @@ class MixedPreparation:
         values, codes = self._fit(table)
         return self._assemble(values, codes, table.num_rows)
 
-    def _fit(self, table: pa.Table) -> tuple[list[np.ndarray], np.ndarray]:
+    def _fit(self, table: pa.Table) -> tuple[list[np.ndarray], list[np.ndarray]]:
         contract = self.contract
         skewed = set(getattr(contract, "skewed", ()) or ())
+        # each number read from Arrow once (as float64) for the range test, the scaling and the codes
+        floats = {column: _float64(table.column(column)) for column in contract.numeric + contract.ordinal}
         self.ranges_ = {}  # few-valued number → (lowest, highest) level; rarer values join the nearest end
         for column in contract.numeric + contract.ordinal:
-            span = self._discrete_range(table.column(column))
+            span = self._discrete_range(floats[column])
             if span is not None:
                 self.ranges_[column] = span
         few = list(self.ranges_)
         self.gaussian_ = tuple(c for c in contract.numeric + contract.ordinal if c not in few)
         self.categorical_ = tuple(few) + tuple(contract.categorical)
         self.log1p_ = tuple(c for c in self.gaussian_ if c in skewed)
-        values = [self._number(table, c) for c in self.gaussian_]
+        values = [self._number(table, c, floats) for c in self.gaussian_]
         self.mean_ = np.array([v.mean() for v in values]) if values else np.zeros(0)
         scale = np.array([v.std() for v in values]) if values else np.zeros(0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
@@ -108,11 +110,11 @@ class MixedPreparation:
             else sorted(pc.unique(table.column(c)).drop_null().to_pylist(), key=lambda v: (str(type(v)), v))
             for c in self.categorical_
         }
-        codes = self._codes(table)
+        codes = self._codes(table, floats)
         self.joint_ = self._find_joint(codes)
         return values, codes
 
-    def _find_joint(self, codes: np.ndarray) -> tuple[tuple[int, int], ...]:
+    def _find_joint(self, codes: list[np.ndarray]) -> tuple[tuple[int, int], ...]:
         """Pairs of coded columns with a combination that never occurs though it would be common by chance.
 
         Such a rule (say, only one kind of customer ever has a given pair of values) breaks the
@@ -120,15 +122,15 @@ class MixedPreparation:
         spend classes on it; the pair is modelled as one column of joint levels instead. Greedy,
         strongest first; each column joins at most one pair; few levels only.
         """
-        n = codes.shape[0]
+        n = codes[0].shape[0] if codes else 0
         candidates = []
-        for i in range(codes.shape[1]):
-            for j in range(i + 1, codes.shape[1]):
+        for i in range(len(codes)):
+            for j in range(i + 1, len(codes)):
                 li, lj = len(self.levels_[self.categorical_[i]]), len(self.levels_[self.categorical_[j]])
                 if li * lj > JOINT_MAX_LEVELS or n == 0:
                     continue
                 # the crosstab by one bincount (np.add.at took 0.4 s a pair at ten million rows)
-                pairs = codes[:, i].astype(np.int64) * lj + codes[:, j]
+                pairs = codes[i].astype(np.int64) * lj + codes[j]
                 table = np.bincount(pairs, minlength=li * lj).reshape(li, lj).astype(np.float64)
                 expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
                 empty = expected[table == 0]
@@ -141,17 +143,21 @@ class MixedPreparation:
                 used |= {i, j}
         return tuple(sorted(joint))
 
-    def _codes(self, table: pa.Table) -> np.ndarray:
-        codes = np.empty((table.num_rows, len(self.categorical_)), dtype=np.int32)
-        for j, column in enumerate(self.categorical_):
+    def _codes(self, table: pa.Table, floats: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+        """Each coded column's level codes, int32, one contiguous array per column."""
+        codes = []
+        for column in self.categorical_:
             if column in self.ranges_:
                 low, high = self.ranges_[column]
-                values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
-                codes[:, j] = np.clip(np.rint(values), low, high).astype(np.int64) - low
+                values = floats[column] if floats and column in floats else _float64(table.column(column))
+                # whole numbers clipped to a short range: exact in float64, so the shift can happen there
+                level = np.clip(np.rint(values), low, high)
+                level -= low
+                codes.append(level.astype(np.int32))
                 continue
             known = pa.array(self.levels_[column], type=table.column(column).type)
             index = pc.fill_null(pc.index_in(table.column(column), value_set=known), -1)
-            codes[:, j] = index.to_numpy(zero_copy_only=False)
+            codes.append(index.to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
         return codes
 
     @property
@@ -161,14 +167,13 @@ class MixedPreparation:
         single = [c for j, c in enumerate(self.categorical_) if j not in paired]
         return (*single, *(f"{self.categorical_[i]} × {self.categorical_[j]}" for i, j in self.joint_))
 
-    def _discrete_range(self, column: pa.ChunkedArray) -> tuple[int, int] | None:
+    def _discrete_range(self, values: np.ndarray) -> tuple[int, int] | None:
         """(lowest, highest) common value of a whole-number column with few common values, else None.
 
         Values held by fewer than COMMON_SHARE of the customers do not count (they join the
         nearest end of the range), so the decision, and the levels, do not change with the
         number of customers: a thousand times more rows bring rarer extremes, not a new shape.
         """
-        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
         if len(values) == 0 or not np.all(values == np.round(values)):
             return None
         counted = pc.value_counts(pa.array(values))  # hashed, not sorted: a third of np.unique's time
@@ -178,29 +183,29 @@ class MixedPreparation:
             return None
         return int(common.min()), int(common.max())
 
-    def _number(self, table: pa.Table, column: str) -> np.ndarray:
-        values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+    def _number(self, table: pa.Table, column: str, floats: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        values = floats[column] if floats and column in floats else _float64(table.column(column))
         return np.sign(values) * np.log1p(np.abs(values)) if column in getattr(self, "log1p_", ()) else values
 
     def transform(self, table: pa.Table) -> MixedData:
         values = [self._number(table, column) for column in self.gaussian_]
         return self._assemble(values, self._codes(table), table.num_rows)
 
-    def _assemble(self, values: list[np.ndarray], codes: np.ndarray, n_rows: int) -> MixedData:
+    def _assemble(self, values: list[np.ndarray], codes: list[np.ndarray], n_rows: int) -> MixedData:
         numeric = np.empty((n_rows, len(self.gaussian_)), dtype=np.float64)
         for j, value in enumerate(values):
             numeric[:, j] = (value - self.mean_[j]) / self.scale_[j]
         counts = [len(self.levels_[c]) for c in self.categorical_]
         paired = {c for pair in self.joint_ for c in pair}
         single = [j for j in range(len(counts)) if j not in paired]
-        columns = [codes[:, j] for j in single]
+        columns = [codes[j] for j in single]
         levels = [counts[j] for j in single]
         for i, j in self.joint_:
-            unseen = (codes[:, i] < 0) | (codes[:, j] < 0)
-            columns.append(np.where(unseen, -1, codes[:, i] * counts[j] + codes[:, j]).astype(np.int32))
+            unseen = (codes[i] < 0) | (codes[j] < 0)
+            columns.append(np.where(unseen, -1, codes[i] * counts[j] + codes[j]).astype(np.int32))
             levels.append(counts[i] * counts[j])
         coded = np.column_stack(columns) if columns else np.empty((n_rows, 0), np.int32)
-        return MixedData(numeric, coded.astype(np.int32), tuple(levels))
+        return MixedData(numeric, coded.astype(np.int32, copy=False), tuple(levels))
 
     def unseen(self, table: pa.Table) -> tuple[np.ndarray, dict[str, int]]:
         """Rows holding a level the preparation never saw, and how many per column."""
@@ -208,11 +213,15 @@ class MixedPreparation:
         counts: dict[str, int] = {}
         codes = self._codes(table)
         for j, column in enumerate(self.categorical_):
-            unknown = codes[:, j] < 0
+            unknown = codes[j] < 0
             if unknown.any():
                 counts[column] = int(unknown.sum())
                 flags |= unknown
         return flags, counts
+
+
+def _float64(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return values.to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def prepare_mixed(table: pa.Table, contract) -> tuple[MixedPreparation, MixedData]:

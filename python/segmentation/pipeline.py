@@ -30,6 +30,7 @@ from .contract import FeatureContract, load_contract
 from .errors import UserError
 from .features import (
     WEIGHTINGS,
+    check_features,
     drop_constant_features,
     fit_preprocessors,
     transform,
@@ -187,30 +188,6 @@ def run_segmentation(settings: Settings, contract: FeatureContract | None = None
         stability_sample=settings.stability_sample,
         bootstraps=settings.bootstraps,
     )
-    # k is chosen on a uniform sample (SelectionSettings.fit_sample): only those customers
-    # are encoded for each candidate weighting, and everyone only once the weighting is
-    # chosen, so a single full-size matrix ever exists.
-    with stage(f"preparing features ({', '.join(weightings)} weighting)", timings, "features"):
-        preprocessors = fit_preprocessors(table, contract, settings.random_state, weightings)
-        selection_rows = sample_rows(n_customers, selection_settings.fit_sample, settings.random_state)
-        whole_table = len(selection_rows) == n_customers
-        selection_table = table if whole_table else table.take(pa.array(selection_rows))
-        samples = {w: transform(p, selection_table, contract) for w, p in preprocessors.items()}
-
-    def kmeans_branch(table: pa.Table) -> tuple[dict[str, SelectionResult], str, np.ndarray]:
-        """K-Means' evidence for k under each weighting, the weighting chosen, everyone encoded with it."""
-        with stage(
-            f"choosing k among {settings.k_min}…{settings.k_max} ({', '.join(weightings)} weighting)",
-        ):
-            # stability at every k is measured for the weighting picked only (the report draws its curve)
-            selections = evaluate_encodings(
-                samples, selection_settings, settings.random_state, requested_k=settings.k, pick=pick_weighting
-            )
-        weighting = pick_weighting(selections)
-        with stage(f"encoding {n_customers:,} customers ({weighting} weighting)"):
-            matrix = samples[weighting] if whole_table else transform(preprocessors[weighting], table, contract)
-        samples.clear()
-        return selections, weighting, matrix
 
     def mixture_branch(table: pa.Table):
         with stage(f"latent class model: choosing k among {settings.k_min}…{settings.k_max}"):
@@ -219,19 +196,42 @@ def run_segmentation(settings: Settings, contract: FeatureContract | None = None
             model, probabilities = fit_chosen(data, mixture_selection, settings)
         return preparation, data, mixture_selection, model, probabilities
 
-    # The two models' choices of k need nothing from each other: K-Means' runs beside the
-    # latent class model's, each fit on one BLAS thread (threads share the two cores
-    # better than BLAS does when the machine is busy), each seeded, so the results are the
-    # same as one after the other.
-    # (In `timings`, k_selection is this section's wall time, its two branches together.)
+    # The two models' choices of k need nothing from each other: the latent class model's
+    # starts on the side thread as soon as the table is read, and K-Means' (its features
+    # prepared first) runs beside it on this one; each fit on one BLAS thread (threads
+    # share the two cores better than BLAS does when the machine is busy), each seeded, so
+    # the results are the same as one after the other. Preparing the K-Means features used
+    # one core while the other waited; now the latent class model uses that time.
+    # (In `timings`, k_selection is the wall time from the features' end until both models
+    # have chosen: the latent class model's head start is counted under "features".)
+    check_features(table, contract)  # a table the encoder cannot take says so before work starts beside it
     with (
-        stage("choosing k (K-Means and the latent class model side by side)", timings, "k_selection"),
         threadpool_limits(1),
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmeans") as side,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="latent-class") as side,
     ):
-        kmeans_future = side.submit(kmeans_branch, table)
-        mixture_parts = mixture_branch(table) if settings.algorithm == "mixture" else None
-        selections, weighting, matrix = kmeans_future.result()
+        mixture_future = side.submit(mixture_branch, table) if settings.algorithm == "mixture" else None
+        # k is chosen on a uniform sample (SelectionSettings.fit_sample): only those customers
+        # are encoded for each candidate weighting, and everyone only once the weighting is
+        # chosen, so a single full-size matrix ever exists.
+        with stage(f"preparing features ({', '.join(weightings)} weighting)", timings, "features"):
+            preprocessors = fit_preprocessors(table, contract, settings.random_state, weightings)
+            selection_rows = sample_rows(n_customers, selection_settings.fit_sample, settings.random_state)
+            whole_table = len(selection_rows) == n_customers
+            selection_table = table if whole_table else table.take(pa.array(selection_rows))
+            samples = {w: transform(p, selection_table, contract) for w, p in preprocessors.items()}
+        with stage("choosing k (K-Means and the latent class model side by side)", timings, "k_selection"):
+            with stage(
+                f"choosing k among {settings.k_min}…{settings.k_max} ({', '.join(weightings)} weighting)",
+            ):
+                # stability at every k is measured for the weighting picked only (the report draws its curve)
+                selections = evaluate_encodings(
+                    samples, selection_settings, settings.random_state, requested_k=settings.k, pick=pick_weighting
+                )
+            weighting = pick_weighting(selections)
+            with stage(f"encoding {n_customers:,} customers ({weighting} weighting)"):
+                matrix = samples[weighting] if whole_table else transform(preprocessors[weighting], table, contract)
+            samples.clear()
+            mixture_parts = mixture_future.result() if mixture_future is not None else None
     preprocessor = preprocessors[weighting]
     log.info("encoded %s customers × %d features (float32)", f"{matrix.shape[0]:,}", matrix.shape[1])
     selection = selections[weighting]

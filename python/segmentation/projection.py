@@ -25,7 +25,11 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int, floor: i
         return np.arange(n_rows)
     rng = np.random.default_rng(random_state)
     chosen = []
-    segments, counts = np.unique(labels, return_counts=True)
+    # segment ids are small positive numbers: a bincount is np.unique's answer without its sort of every row
+    tally = np.bincount(labels) if labels.min() >= 0 else None
+    segments, counts = (
+        (np.flatnonzero(tally), tally[tally > 0]) if tally is not None else np.unique(labels, return_counts=True)
+    )
     for segment, count in zip(segments, counts, strict=True):
         take = int(min(count, max(floor, round(size * count / n_rows))))
         members = np.flatnonzero(labels == segment)

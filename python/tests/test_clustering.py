@@ -3,7 +3,15 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation.clustering import assign, fit_segments, match_segments, segments_from_probabilities, size_order
+from segmentation.clustering import (
+    assign,
+    cluster_means,
+    distances_to,
+    fit_segments,
+    match_segments,
+    segments_from_probabilities,
+    size_order,
+)
 from segmentation.projection import project, stratified_sample
 
 
@@ -114,3 +122,18 @@ def test_segments_from_probabilities_take_the_most_probable_class() -> None:
     centres = segmentation.centres[labels]
     assert np.allclose(segmentation.distances, np.linalg.norm(matrix - centres, axis=1), atol=1e-4)
     assert list(np.bincount(segmentation.labels)[1:]) == sorted(np.bincount(labels), reverse=True)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64, 10_000])
+def test_centres_and_distances_are_the_same_numbers_whatever_the_block_size(chunk_rows: int) -> None:
+    """Bit for bit what one weighted bincount per column and `np.linalg.norm` give (labels and
+    distances written to the warehouse must not move when the scan's blocks do)."""
+    rng = np.random.default_rng(3)
+    matrix = rng.standard_normal((5_003, 9)).astype(np.float32) * rng.uniform(0.1, 1e3, size=9).astype(np.float32)
+    labels = rng.choice(4, size=5_003, p=[0.6, 0.3, 0.1, 0.0]).astype(np.int32)
+    expected = np.column_stack([np.bincount(labels, weights=matrix[:, j], minlength=4) for j in range(9)])
+    expected /= np.maximum(np.bincount(labels, minlength=4), 1)[:, None]
+    centres = cluster_means(matrix, labels, 4, chunk_rows=chunk_rows)
+    assert np.array_equal(centres, expected)
+    norms = np.linalg.norm(matrix.astype(np.float64) - expected[labels], axis=1).astype(np.float32)
+    assert np.array_equal(distances_to(matrix, centres, labels, chunk_rows=chunk_rows), norms)

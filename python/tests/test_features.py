@@ -1,5 +1,6 @@
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from segmentation.contract import FeatureContract
@@ -126,3 +127,24 @@ def test_arrow_transform_equals_the_column_transformer(weighting: str, monkeypat
     )
     expected = preprocessor.transform(_to_frame(new, CONTRACT)).astype(np.float32)
     assert np.array_equal(transform(preprocessor, new, CONTRACT), expected)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.chunked_array([[1.0, float("nan")]]),
+        pa.chunked_array([[float("nan"), float("nan")]]),
+        pa.chunked_array([[None, None]], pa.int64()),
+        pa.chunked_array([["a", "a", None]]),
+        pa.chunked_array([["a"], ["b"]]),
+        pa.chunked_array([[True, True]]),
+        pa.chunked_array([[True, False]]),
+        pa.chunked_array([[3, 3], [3]]),
+        pa.chunked_array([[1.0, 2.0, float("nan")]]),
+    ],
+)
+def test_a_single_value_is_found_as_count_distinct_finds_it(values: pa.ChunkedArray) -> None:
+    """min/max settles most columns without hashing; the answer must stay count_distinct's."""
+    from segmentation.features import _single_valued
+
+    assert _single_valued(values) == (pc.count_distinct(values).as_py() <= 1)

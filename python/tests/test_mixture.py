@@ -59,6 +59,18 @@ def test_preparation_models_each_column_on_its_own_terms() -> None:
     assert (preparation.transform(new).codes[:, preparation.categorical_.index("colour")] == -1).all()
 
 
+def test_fit_transform_reuses_what_the_fit_read_and_gives_transform_s_arrays() -> None:
+    """The fit reads each number once and keeps its codes; a later `transform` reads the table anew: same arrays."""
+    table, _ = planted(700)
+    table = table.set_column(3, "level", pa.array(np.r_[np.full(699, 1), 40]))  # a rare value clipped into range
+    preparation = MixedPreparation(CONTRACT)
+    fitted = preparation.fit_transform(table)
+    again = preparation.transform(table)
+    assert np.array_equal(fitted.numeric, again.numeric) and np.array_equal(fitted.codes, again.codes)
+    assert fitted.codes.dtype == np.int32 and fitted.codes.flags["C_CONTIGUOUS"]
+    assert fitted.levels == again.levels
+
+
 def test_skewed_columns_are_logged_before_scaling() -> None:
     table, _ = planted(500)
     logged = MixedPreparation(CONTRACT).fit(table).transform(table).numeric[:, 0]
