@@ -38,8 +38,8 @@ from .features import (
 )
 from .model_choice import MixtureRun, compare_with_kmeans, fit_chosen, reason, select_mixture
 from .models_io import load_model, save_model  # noqa: F401 (load_model: also importable from here, as before)
-from .projection import project
-from .run_tables import build_tables
+from .projection import Projecting
+from .run_tables import build_tables, projection_table
 from .selection import (
     RULE_STRENGTH,
     SelectionResult,
@@ -150,20 +150,21 @@ def _label_agreement(table: pa.Table, contract: FeatureContract, labels: np.ndar
     return ari, crosstab.cast(empty.schema).sort_by([("segment_id", "ascending"), ("label", "ascending")])
 
 
-def _project(matrix: np.ndarray, labels: np.ndarray, settings: Settings):
-    """`project` timed on its own (it runs beside other stages): rows, PCA, t-SNE, seconds."""
-    started = time.perf_counter()
-    rows, pca_xy, tsne_xy = project(matrix, labels, settings.tsne_sample, settings.random_state)
-    seconds = time.perf_counter() - started
-    log.info("projecting to 2-D (PCA, t-SNE) done in %.1f s", seconds)
-    return rows, pca_xy, tsne_xy, round(seconds, 3)
-
-
 def run_segmentation(settings: Settings, contract: FeatureContract | None = None) -> str:
-    """Cluster the feature mart and write the run's tables; returns the run id.
+    """Cluster the feature mart and write the run's tables, in one transaction; returns the run id.
 
     The mart's contract is read from dbt's manifest.json unless given (`make all` hands it over
     from the manifest in memory)."""
+    return _segment(settings, contract, defer_projection=False).run_id
+
+
+def segment_before_projection(settings: Settings, contract: FeatureContract | None = None) -> Projecting:
+    """`run_segmentation`, returning while the 2-D maps are still computed: `write_projection`
+    writes them, in a transaction of their own (`make all` runs dbt's profiles meanwhile)."""
+    return _segment(settings, contract, defer_projection=True)
+
+
+def _segment(settings: Settings, contract: FeatureContract | None, defer_projection: bool) -> Projecting:
     started_at = datetime.now(UTC).replace(microsecond=0)
     timings: dict[str, float] = {}
     contract = contract or load_contract(settings.manifest_path)
@@ -274,18 +275,20 @@ def run_segmentation(settings: Settings, contract: FeatureContract | None = None
         chosen_k, rule = selection.chosen, selection.rule
         chosen_stability = selection.measure("stability", chosen_k)
 
-    # The 2-D maps need the segments only: t-SNE (one thread) runs while the rest is done.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection") as side:
-        projecting = side.submit(_project, matrix, segmentation.labels, settings)
-        if mixture_run is not None:
-            with stage("comparing the latent class model with K-Means", timings, "fit_assign"):
-                mixture_run.comparison = compare_with_kmeans(
-                    data, matrix, model, selection.chosen, settings, selection.model, probabilities
-                )
-            mixture_run.probabilities = probabilities = None  # the chosen probability is kept in the segmentation
-            del data
-        label_ari, crosstab = _label_agreement(table, contract, segmentation.labels)
-        rows, pca_xy, tsne_xy, timings["projection"] = projecting.result()
+    # The 2-D maps need the segments only: t-SNE (one thread) runs while the rest is done, and
+    # with `defer_projection` on, while this step has returned (`write_projection` writes it).
+    projecting = Projecting(matrix, segmentation.labels, settings.tsne_sample, settings.random_state)
+    if mixture_run is not None:
+        with stage("comparing the latent class model with K-Means", timings, "fit_assign"):
+            mixture_run.comparison = compare_with_kmeans(
+                data, matrix, model, selection.chosen, settings, selection.model, probabilities
+            )
+        mixture_run.probabilities = probabilities = None  # the chosen probability is kept in the segmentation
+        del data
+    label_ari, crosstab = _label_agreement(table, contract, segmentation.labels)
+    pca_xy = tsne_xy = None
+    if not defer_projection:
+        pca_xy, tsne_xy, timings["projection"] = projecting.result()
     algorithm_reason = reason(settings.algorithm, mixture_run.comparison if mixture_run else None)
     probabilities = segmentation.probabilities
     ambiguous = int(np.sum(probabilities < settings.ambiguous_probability)) if probabilities is not None else 0
@@ -369,7 +372,7 @@ def run_segmentation(settings: Settings, contract: FeatureContract | None = None
         segmentation=segmentation,
         preprocessor=preprocessor,
         feature_names=feature_names,
-        projection=(rows, pca_xy, tsne_xy),
+        projection=(projecting.rows, pca_xy, tsne_xy),
         parameters=parameters,
         source_file=source_file,
         model_path=model_path,
@@ -390,4 +393,20 @@ def run_segmentation(settings: Settings, contract: FeatureContract | None = None
             [json.dumps(timings, sort_keys=True), run_id],
         )
     log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", chosen_k)
-    return run_id
+    projecting.run_id, projecting.ids, projecting.timings = run_id, ids.take(pa.array(projecting.rows)), timings
+    return projecting
+
+
+def write_projection(settings: Settings, projecting: Projecting) -> None:
+    """Write a deferred projection (`run_segmentation(defer_projection=True)`) once computed."""
+    pca_xy, tsne_xy, seconds = projecting.result()
+    table = projection_table(
+        projecting.run_id, projecting.ids, projecting.labels, np.arange(len(projecting.rows)), pca_xy, tsne_xy
+    )
+    timings = {**projecting.timings, "projection": seconds}
+    with connect(settings.warehouse) as con, stage("writing the 2-D maps to the warehouse"):
+        write_results(con, {"segment_projection": table}, {})
+        con.execute(
+            f"update {RESULTS_SCHEMA}.segmentation_runs set stage_seconds = ? where run_id = ?",
+            [json.dumps(timings, sort_keys=True), projecting.run_id],
+        )

@@ -8,6 +8,8 @@ reads as well as one of millions, and t-SNE is quadratic-ish in the points it se
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -37,11 +39,15 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int, floor: i
     return np.sort(np.concatenate(chosen))
 
 
-def fit_pca(matrix: np.ndarray, random_state: int, fit_rows: int = 200_000) -> PCA:
-    """PCA fitted on a uniform sample; the 2 leading axes barely move beyond that size."""
+def pca_fit_rows(matrix: np.ndarray, random_state: int, fit_rows: int = 200_000) -> np.ndarray:
+    """The rows PCA is fitted on: all, or a uniform sample; the 2 leading axes barely move beyond that size."""
     rng = np.random.default_rng(random_state)
-    rows = matrix if matrix.shape[0] <= fit_rows else matrix[rng.choice(matrix.shape[0], fit_rows, replace=False)]
-    return PCA(n_components=2, random_state=random_state).fit(rows)
+    return matrix if matrix.shape[0] <= fit_rows else matrix[rng.choice(matrix.shape[0], fit_rows, replace=False)]
+
+
+def fit_pca(matrix: np.ndarray, random_state: int, fit_rows: int = 200_000) -> PCA:
+    """PCA fitted on `pca_fit_rows`."""
+    return PCA(n_components=2, random_state=random_state).fit(pca_fit_rows(matrix, random_state, fit_rows))
 
 
 def tsne_2d(points: np.ndarray, random_state: int) -> np.ndarray:
@@ -80,10 +86,55 @@ def project(
     matrix: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(plotted row indices, PCA coordinates, t-SNE coordinates) of a stratified sample."""
+    rows, fit_rows, points = projection_inputs(matrix, labels, sample_size, random_state)
+    return (rows, *project_points(fit_rows, points, random_state))
+
+
+def projection_inputs(
+    matrix: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What `project_points` needs, taken from the matrix: (plotted rows, PCA's fit rows, plotted points).
+
+    The PCA and t-SNE can then run while the matrix itself is freed (`make all` computes them
+    while dbt builds the profiles)."""
     rows = stratified_sample(labels, sample_size, random_state)
-    pca = fit_pca(matrix, random_state)
-    points = matrix[rows]
+    return rows, pca_fit_rows(matrix, random_state), matrix[rows]
+
+
+def project_points(fit_rows: np.ndarray, points: np.ndarray, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """(PCA coordinates, t-SNE coordinates) of the plotted points."""
+    pca = PCA(n_components=2, random_state=random_state).fit(fit_rows)
     pca_xy = pca.transform(points).astype(np.float32)
-    log.info("t-SNE on %s plotted customers", f"{len(rows):,}")
-    tsne_xy = tsne_2d(points, random_state)
-    return rows, pca_xy, tsne_xy
+    log.info("t-SNE on %s plotted customers", f"{len(points):,}")
+    return pca_xy, tsne_2d(points, random_state)
+
+
+class Projecting:
+    """PCA and t-SNE of the plotted points, computed on a thread of their own.
+
+    The segment step goes on meanwhile (the comparison of the models, the tables, the write);
+    `make all` lets it run on while dbt builds the profiles, and writes it after
+    (`pipeline.write_projection`). `result()` waits: (PCA, t-SNE coordinates, seconds taken).
+    """
+
+    def __init__(self, matrix: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int) -> None:
+        self.rows, fit_rows, points = projection_inputs(matrix, labels, sample_size, random_state)
+        self.labels = labels[self.rows]
+        # the run's, once its tables are written: its id, the plotted customers' ids, its stage timings
+        self.run_id: str | None = None
+        self.ids = None
+        self.timings: dict[str, float] = {}
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection")
+        self._future = executor.submit(self._project, fit_rows, points, random_state)
+        executor.shutdown(wait=False)  # the thread ends with its one task
+
+    @staticmethod
+    def _project(fit_rows: np.ndarray, points: np.ndarray, random_state: int) -> tuple[np.ndarray, np.ndarray, float]:
+        started = time.perf_counter()
+        pca_xy, tsne_xy = project_points(fit_rows, points, random_state)
+        seconds = time.perf_counter() - started
+        log.info("projecting to 2-D (PCA, t-SNE) done in %.1f s", seconds)
+        return pca_xy, tsne_xy, round(seconds, 3)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, float]:
+        return self._future.result()

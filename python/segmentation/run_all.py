@@ -12,6 +12,8 @@ second process forked at the start (`warm_worker`), which imports their librarie
 seconds) once the inputs are loaded, on the core that dbt's parse and build (Python, one
 core) leave idle. dbt's artefacts (manifest.json, run_results.json) are written while the
 report renders: the segment step takes the mart's contract from the manifest in memory.
+The segment step's 2-D maps (PCA, t-SNE) are computed in the worker while dbt builds the
+profiles (which do not read them), and written to the working copy after.
 """
 
 from __future__ import annotations
@@ -201,6 +203,11 @@ def _run_steps(
         ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
         ("segment", "Clustering customers", lambda: _in_worker(worker, "segment", _segment, settings, dbt.contract())),
         ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
+        (
+            "maps",
+            "Writing the 2-D maps (computed while dbt built the profiles)",
+            lambda: _in_worker(worker, "maps", _write_projection, settings),
+        ),
         ("publish", f"Publishing {warehouse}", lambda: _publish(warehouse)),
         (
             "report",
@@ -276,10 +283,23 @@ def _quality(settings: Settings) -> None:
     check_quality(settings.warehouse)
 
 
-def _segment(settings: Settings, contract) -> None:
-    from .pipeline import run_segmentation
+# In the worker: the segment step's 2-D maps, computed on while dbt builds the profiles
+_projecting = None
 
-    run_segmentation(settings, contract)
+
+def _segment(settings: Settings, contract) -> None:
+    global _projecting
+    from .pipeline import segment_before_projection
+
+    _projecting = segment_before_projection(settings, contract)
+
+
+def _write_projection(settings: Settings) -> None:
+    global _projecting
+    from .pipeline import write_projection
+
+    projecting, _projecting = _projecting, None
+    write_projection(settings, projecting)
 
 
 def _dbt_profiles(dbt: Dbt, build: Path) -> None:

@@ -40,6 +40,28 @@ def mixture_columns(ks: tuple[int, ...], mixture: MixtureSelection | None) -> di
     }
 
 
+def constant(value: str, n: int) -> pa.Array:
+    """`value` n times, as a string column (built from one dictionary entry)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
+
+
+def projection_table(
+    run_id: str, ids: pa.Array, labels: np.ndarray, rows: np.ndarray, pca_xy: np.ndarray, tsne_xy: np.ndarray
+) -> pa.Table:
+    """The plotted customers' 2-D coordinates (`segment_projection`)."""
+    return pa.table(
+        {
+            "run_id": constant(run_id, len(rows)),
+            "customer_id": ids.take(pa.array(rows)),
+            "segment_id": pa.array(labels[rows], pa.int32()),
+            "pca_x": pa.array(pca_xy[:, 0], pa.float32()),
+            "pca_y": pa.array(pca_xy[:, 1], pa.float32()),
+            "tsne_x": pa.array(tsne_xy[:, 0], pa.float32()),
+            "tsne_y": pa.array(tsne_xy[:, 1], pa.float32()),
+        }
+    )
+
+
 def build_tables(
     *,
     run_id: str,
@@ -54,7 +76,7 @@ def build_tables(
     segmentation: Segmentation,
     preprocessor,
     feature_names: list[str],
-    projection: tuple[np.ndarray, np.ndarray, np.ndarray],
+    projection: tuple[np.ndarray, np.ndarray | None, np.ndarray | None],
     parameters: dict,
     source_file: str,
     model_path: Path,
@@ -77,9 +99,6 @@ def build_tables(
         segmentation.probabilities if segmentation.probabilities is not None else np.ones(n_customers, np.float32)
     )
 
-    def constant(value: str, n: int) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
-
     replace = {
         "segment_assignments": pa.table(
             {
@@ -88,17 +107,6 @@ def build_tables(
                 "distance_to_centroid": pa.array(segmentation.distances.astype(np.float64), pa.float64()),
                 "membership_probability": pa.array(probabilities.astype(np.float64), pa.float64()),
                 "run_id": constant(run_id, n_customers),
-            }
-        ),
-        "segment_projection": pa.table(
-            {
-                "run_id": constant(run_id, len(rows)),
-                "customer_id": ids.take(pa.array(rows)),
-                "segment_id": pa.array(segmentation.labels[rows], pa.int32()),
-                "pca_x": pa.array(pca_xy[:, 0], pa.float32()),
-                "pca_y": pa.array(pca_xy[:, 1], pa.float32()),
-                "tsne_x": pa.array(tsne_xy[:, 0], pa.float32()),
-                "tsne_y": pa.array(tsne_xy[:, 1], pa.float32()),
             }
         ),
         "segment_label_crosstab": crosstab.append_column("run_id", constant(run_id, crosstab.num_rows)),
@@ -184,6 +192,8 @@ def build_tables(
             }
         ),
     }
+    if pca_xy is not None:  # else written on its own once computed (`pipeline.write_projection`)
+        replace["segment_projection"] = projection_table(run_id, ids, segmentation.labels, rows, pca_xy, tsne_xy)
     if previous_run_id:
         migration = f"""
             select

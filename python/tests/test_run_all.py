@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import ROOT, pipeline_env, run_cli
 
@@ -77,6 +78,14 @@ def test_a_successful_run_leaves_nothing_behind_and_says_nothing_more(tmp_path: 
     built = {result["unique_id"].split(".")[-1] for result in run_results["results"]}
     assert "customer_features" in built and "customer_segments" not in built
     assert {result["status"] for result in run_results["results"]} <= {"success", "pass"}
+    # the 2-D maps, computed while dbt built the profiles, were written to the run that made them
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        run_id, sample, seconds = con.execute(
+            "select run_id, tsne_sample, stage_seconds from segmentation.segmentation_runs"
+        ).fetchone()
+        mapped = con.execute("select run_id, count(*) from segmentation.segment_projection group by run_id").fetchall()
+    assert mapped == [(run_id, sample)] and sample > 0
+    assert json.loads(seconds)["projection"] > 0
 
 
 def _heed_ctrl_c() -> None:
