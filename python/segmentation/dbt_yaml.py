@@ -94,14 +94,11 @@ def _contract_columns(declaration: Declaration, constrained: bool) -> list[dict]
     return columns
 
 
-def _id_column(**extra: Any) -> dict:
-    return {
-        "name": ID_NAME,
-        "data_type": "varchar",
-        "description": "Customer identifier; the grain.",
-        "constraints": [{"type": "not_null"}],
-        **extra,
-    }
+def _id_column(constrained: bool = True, **extra: Any) -> dict:
+    column = {"name": ID_NAME, "data_type": "varchar", "description": "Customer identifier; the grain."}
+    if constrained:
+        column["constraints"] = [{"type": "not_null"}]
+    return {**column, **extra}
 
 
 def _customer_features(declaration: Declaration) -> dict:
@@ -127,32 +124,27 @@ def _customer_features(declaration: Declaration) -> dict:
 
 
 def _customer_segments(declaration: Declaration) -> dict:
+    # A view on DuckDB (customer_segments.sql), which enforces the columns and their types but
+    # no constraint: the rules are segment_assignments' own (one row per customer, a segment
+    # from 1, a distance, the run), tested once on that source in _sources.yml. Its customers
+    # come from customer_features (unique, not null) through an inner join, so those rules are
+    # this model's too.
     return {
         "name": "customer_segments",
-        "description": "One row per customer of the latest run: its segment, then the features it was profiled on.",
+        "description": (
+            "One row per customer of the latest run: its segment, then the features it was profiled on "
+            "(customer_features joined with segmentation.segment_assignments, whose rules are tested on the source)."
+        ),
         "config": {"contract": {"enforced": True}},
         "columns": [
-            # its customers come from customer_features through an inner join: only the
-            # assignments Python wrote can repeat one
-            _id_column(data_tests=["unique"]),
-            {
-                "name": "segment_id",
-                "data_type": "integer",
-                "description": "Segment number.",
-                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "segment_id >= 1"}],
-            },
+            _id_column(constrained=False),
+            {"name": "segment_id", "data_type": "integer", "description": "Segment number, from 1."},
             {
                 "name": "distance_to_centroid",
                 "data_type": "double",
-                "description": "Distance to the segment centre in the encoded feature space.",
-                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "distance_to_centroid >= 0"}],
+                "description": "Distance to the segment centre in the encoded feature space (0 or more).",
             },
-            {
-                "name": "run_id",
-                "data_type": "varchar",
-                "description": "The run.",
-                "constraints": [{"type": "not_null"}],
-            },
+            {"name": "run_id", "data_type": "varchar", "description": "The run."},
             *_contract_columns(declaration, constrained=False),
         ],
     }
