@@ -123,6 +123,47 @@ def _customer_features(declaration: Declaration) -> dict:
     }
 
 
+def _int_customers_imputed(declaration: Declaration) -> dict:
+    """The imputed customers, with the attributes' rules as constraints: DuckDB checks them as it
+    writes this table, so customer_features can be a view of it (without order lines)."""
+    behaviour = {column["name"] for column in declaration.behaviour or []}
+    ranks = {
+        f"{column['name']}_level"
+        for column in declaration.mart_columns()
+        if column["role"] == "ordinal" and column["type"] == "category"
+    }
+    attributes, levels = [], []  # the model adds the ranks last
+    for column in _contract_columns(declaration, constrained=True):
+        if column["name"] not in behaviour:
+            entry = {key: value for key, value in column.items() if key != "config"}
+            (levels if column["name"] in ranks else attributes).append(entry)
+    flags = [
+        {"name": f"is_{column['name']}_imputed", "data_type": "boolean", "description": "The value was filled in."}
+        for column in declaration.mart_columns()
+        if column["name"] != ID_NAME and column["name"] not in behaviour and column["impute"] != "none"
+    ]
+    return {
+        "name": "int_customers_imputed",
+        "description": (
+            "One row per customer, gaps filled as each column declares (median, most frequent value with ties to "
+            "the alphabetically first, a constant, or none); `is_<name>_imputed` flags say which values were filled "
+            "in. A column with no value at all takes its declared fallback, becomes constant, is flagged by "
+            "marts.data_quality_columns, and the clustering step leaves it out. Ordered categories get their rank, "
+            "`<name>_level`. The declared rules (no missing value where one is imputed, ranges, levels) are its "
+            "contract's constraints, checked as the table is written: customer_features reads it as it stands."
+        ),
+        "config": {"contract": {"enforced": True}},
+        "columns": [
+            _id_column(),
+            *attributes,
+            *flags,
+            {"name": "records_merged", "data_type": "bigint", "description": "Input records merged into it."},
+            {"name": "source_row_number", "data_type": "bigint", "description": "The latest record's row."},
+            *levels,
+        ],
+    }
+
+
 def _customer_segments(declaration: Declaration) -> dict:
     # A view on DuckDB (customer_segments.sql), which enforces the columns and their types but
     # no constraint: the rules are segment_assignments' own (one row per customer, a segment
@@ -244,7 +285,12 @@ def render(declaration: Declaration) -> str:
     document = {
         "version": 2,
         "sources": [_raw_source(declaration)],
-        "models": [_customer_features(declaration), _customer_segments(declaration), _customer_quarantine(declaration)],
+        "models": [
+            _int_customers_imputed(declaration),
+            _customer_features(declaration),
+            _customer_segments(declaration),
+            _customer_quarantine(declaration),
+        ],
     }
     header = (
         f"# Generated from {declaration.path} by `python -m segmentation declare`: do not edit.\n"
