@@ -94,14 +94,11 @@ def _contract_columns(declaration: Declaration, constrained: bool) -> list[dict]
     return columns
 
 
-def _id_column(**extra: Any) -> dict:
-    return {
-        "name": ID_NAME,
-        "data_type": "varchar",
-        "description": "Customer identifier; the grain.",
-        "constraints": [{"type": "not_null"}],
-        **extra,
-    }
+def _id_column(constrained: bool = True, **extra: Any) -> dict:
+    column = {"name": ID_NAME, "data_type": "varchar", "description": "Customer identifier; the grain."}
+    if constrained:
+        column["constraints"] = [{"type": "not_null"}]
+    return {**column, **extra}
 
 
 def _customer_features(declaration: Declaration) -> dict:
@@ -126,33 +123,69 @@ def _customer_features(declaration: Declaration) -> dict:
     }
 
 
-def _customer_segments(declaration: Declaration) -> dict:
+def _int_customers_imputed(declaration: Declaration) -> dict:
+    """The imputed customers, with the attributes' rules as constraints: DuckDB checks them as it
+    writes this table, so customer_features can be a view of it (without order lines)."""
+    behaviour = {column["name"] for column in declaration.behaviour or []}
+    ranks = {
+        f"{column['name']}_level"
+        for column in declaration.mart_columns()
+        if column["role"] == "ordinal" and column["type"] == "category"
+    }
+    attributes, levels = [], []  # the model adds the ranks last
+    for column in _contract_columns(declaration, constrained=True):
+        if column["name"] not in behaviour:
+            entry = {key: value for key, value in column.items() if key != "config"}
+            (levels if column["name"] in ranks else attributes).append(entry)
+    flags = [
+        {"name": f"is_{column['name']}_imputed", "data_type": "boolean", "description": "The value was filled in."}
+        for column in declaration.mart_columns()
+        if column["name"] != ID_NAME and column["name"] not in behaviour and column["impute"] != "none"
+    ]
     return {
-        "name": "customer_segments",
-        "description": "One row per customer of the latest run: its segment, then the features it was profiled on.",
+        "name": "int_customers_imputed",
+        "description": (
+            "One row per customer, gaps filled as each column declares (median, most frequent value with ties to "
+            "the alphabetically first, a constant, or none); `is_<name>_imputed` flags say which values were filled "
+            "in. A column with no value at all takes its declared fallback, becomes constant, is flagged by "
+            "marts.data_quality_columns, and the clustering step leaves it out. Ordered categories get their rank, "
+            "`<name>_level`. The declared rules (no missing value where one is imputed, ranges, levels) are its "
+            "contract's constraints, checked as the table is written: customer_features reads it as it stands."
+        ),
         "config": {"contract": {"enforced": True}},
         "columns": [
-            # its customers come from customer_features through an inner join: only the
-            # assignments Python wrote can repeat one
-            _id_column(data_tests=["unique"]),
-            {
-                "name": "segment_id",
-                "data_type": "integer",
-                "description": "Segment number.",
-                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "segment_id >= 1"}],
-            },
+            _id_column(),
+            *attributes,
+            *flags,
+            {"name": "records_merged", "data_type": "bigint", "description": "Input records merged into it."},
+            {"name": "source_row_number", "data_type": "bigint", "description": "The latest record's row."},
+            *levels,
+        ],
+    }
+
+
+def _customer_segments(declaration: Declaration) -> dict:
+    # A view on DuckDB (customer_segments.sql), which enforces the columns and their types but
+    # no constraint: the rules are segment_assignments' own (one row per customer, a segment
+    # from 1, a distance, the run), tested once on that source in _sources.yml. Its customers
+    # come from customer_features (unique, not null) through an inner join, so those rules are
+    # this model's too.
+    return {
+        "name": "customer_segments",
+        "description": (
+            "One row per customer of the latest run: its segment, then the features it was profiled on "
+            "(customer_features joined with segmentation.segment_assignments, whose rules are tested on the source)."
+        ),
+        "config": {"contract": {"enforced": True}},
+        "columns": [
+            _id_column(constrained=False),
+            {"name": "segment_id", "data_type": "integer", "description": "Segment number, from 1."},
             {
                 "name": "distance_to_centroid",
                 "data_type": "double",
-                "description": "Distance to the segment centre in the encoded feature space.",
-                "constraints": [{"type": "not_null"}, {"type": "check", "expression": "distance_to_centroid >= 0"}],
+                "description": "Distance to the segment centre in the encoded feature space (0 or more).",
             },
-            {
-                "name": "run_id",
-                "data_type": "varchar",
-                "description": "The run.",
-                "constraints": [{"type": "not_null"}],
-            },
+            {"name": "run_id", "data_type": "varchar", "description": "The run."},
             *_contract_columns(declaration, constrained=False),
         ],
     }
@@ -252,7 +285,12 @@ def render(declaration: Declaration) -> str:
     document = {
         "version": 2,
         "sources": [_raw_source(declaration)],
-        "models": [_customer_features(declaration), _customer_segments(declaration), _customer_quarantine(declaration)],
+        "models": [
+            _int_customers_imputed(declaration),
+            _customer_features(declaration),
+            _customer_segments(declaration),
+            _customer_quarantine(declaration),
+        ],
     }
     header = (
         f"# Generated from {declaration.path} by `python -m segmentation declare`: do not edit.\n"

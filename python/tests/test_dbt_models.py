@@ -209,11 +209,13 @@ def test_cli_quality_check_prints_one_error_line(built: Path) -> None:
 
 
 def test_mart_constraints_are_enforced_by_the_warehouse(built: Path, tmp_path: Path) -> None:
-    """The marts' ranges and required values are enforced contract constraints: a value
+    """The declared ranges and required values are enforced contract constraints of the imputed
+    customers, which customer_features shows as they stand (a view, without order lines): a value
     outside them fails the model's own build, before anyone downstream can read it."""
     shutil.copy(built, tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        con.execute("update intermediate.int_customers_imputed set age = 300 where customer_id = '1'")
-    result = run_dbt(pipeline_env(tmp_path), "run", "--select", "customer_features")
+        con.execute("update intermediate.int_customers_validated set age = 300 where customer_id = '1'")
+    result = run_dbt(pipeline_env(tmp_path), "run", "--select", "int_customers_imputed")
     assert result.returncode != 0
-    assert "CHECK constraint failed" in result.stdout and "customer_features" in result.stdout, result.stdout[-2000:]
+    output = result.stdout
+    assert "CHECK constraint failed" in output and "int_customers_imputed" in output, output[-2000:]

@@ -103,6 +103,13 @@ def test_generated_contract_and_macro(tmp_path: Path) -> None:
     assert features["config"]["contract"]["enforced"] is True
     roles = {c["name"]: c.get("config", {}).get("meta", {}).get("role") for c in features["columns"]}
     assert roles["spending_score_level"] == "ordinal" and roles["spending_score"] == "profile"
+    # the imputed customers carry the same rules, checked as they are written (customer_features may be their view)
+    imputed = next(m for m in properties["models"] if m["name"] == "int_customers_imputed")
+    assert imputed["config"]["contract"]["enforced"] is True
+    rules = {c["name"]: c.get("constraints") for c in imputed["columns"]}
+    behaviour = {c["name"] for c in declaration.behaviour} | {"records_merged"}
+    assert all(rules[c["name"]] == c.get("constraints") for c in features["columns"] if c["name"] not in behaviour)
+    assert [c["name"] for c in imputed["columns"]][-1] == "spending_score_level"  # the model adds the ranks last
     macro = dbt_yaml.render_macro(declaration)
     assert macro.count("{% raw %}") == 1 and macro.count("{% endraw %}") == 1  # no value closes the raw block
 

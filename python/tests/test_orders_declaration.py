@@ -118,3 +118,5 @@ def test_generated_yaml_declares_the_order_source_and_the_behaviour_contract() -
     assert columns["monetary"]["config"]["meta"] == {"role": "numeric", "declared_type": "number", "skewed": True}
     assert columns["recency_days"]["data_type"] == "bigint"
     assert {"type": "not_null"} in columns["frequency"]["constraints"]
+    imputed = next(m for m in document["models"] if m["name"] == "int_customers_imputed")
+    assert not {"frequency", "monetary", "recency_days"} & {c["name"] for c in imputed["columns"]}

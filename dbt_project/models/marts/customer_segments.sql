@@ -1,4 +1,11 @@
-{#- The latest run's segment of each customer, beside the columns it is profiled on. -#}
+{#- The latest run's segment of each customer, beside the columns it is profiled on.
+    A view on DuckDB: writing this join of every customer as a table (compressing each
+    string again) cost more than its readers' own joins, and its readers want few columns
+    (the CRM export two, the profiles an aggregate). Its rules are the assignments' own,
+    checked once on the source (_sources.yml) before anything reads them. A table on Spark,
+    where a view would run the join again in each of its readers' jobs and in the copy back
+    to DuckDB. -#}
+{{ config(materialized='table' if target.type == 'spark' else 'view') }}
 {%- set columns = mart_columns() | rejectattr('role', 'equalto', 'label') | list -%}
 
 with
