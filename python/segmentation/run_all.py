@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 # dbt's artefacts (manifest.json, run_results.json: 0.5 s of JSON) are written by `Dbt.write_artifacts`,
 # while the report is rendered: the segment step takes the contract from the manifest in memory
 MART_BUILD = ("--exclude", "source:segmentation+", "--no-write-json")
-# the manifest of the first build stays the one Python reads
+# the profiles build writes no artefact of its own: run_results.json stays the mart build's (the
+# manifest written later has the profiles' models compiled in it too)
 PROFILES_BUILD = ("--select", "source:segmentation+", "--no-write-json")
 
 
