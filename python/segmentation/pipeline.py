@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from . import __version__
@@ -39,7 +37,7 @@ from .features import (
 from .model_choice import MixtureRun, compare_with_kmeans, fit_chosen, reason, select_mixture
 from .models_io import load_model, save_model  # noqa: F401 (load_model: also importable from here, as before)
 from .projection import Projecting
-from .run_tables import build_tables, projection_table
+from .run_tables import build_tables, label_agreement, projection_table
 from .selection import (
     RULE_STRENGTH,
     SelectionResult,
@@ -122,32 +120,6 @@ def _check_enough(settings: Settings, n_customers: int) -> None:
             f"{settings.min_segment_customers} per segment for k={max(smallest_k, 2)}); the previous results are "
             "kept. Load a larger file or lower MIN_SEGMENT_CUSTOMERS; see marts.customer_quarantine for rows set aside."
         )
-
-
-def _label_agreement(table: pa.Table, contract: FeatureContract, labels: np.ndarray) -> tuple[float | None, pa.Table]:
-    """ARI and crosstab between found segments and an existing segmentation column, if declared."""
-    empty = pa.table(
-        {
-            "segment_id": pa.array([], pa.int32()),
-            "label": pa.array([], pa.string()),
-            "customers": pa.array([], pa.int64()),
-        }
-    )
-    if not contract.label:
-        return None, empty
-    known = table.column(contract.label).cast(pa.string())
-    present = pc.is_valid(known).to_numpy(zero_copy_only=False)
-    if not present.any():
-        return None, empty
-    values = np.asarray(known.filter(pa.array(present)).to_pylist(), dtype=object)
-    ari = float(adjusted_rand_score(values, labels[present]))
-    crosstab = (
-        pa.table({"segment_id": pa.array(labels[present], pa.int32()), "label": pa.array(values.tolist(), pa.string())})
-        .group_by(["segment_id", "label"])
-        .aggregate([("segment_id", "count")])
-        .rename_columns(["segment_id", "label", "customers"])
-    )
-    return ari, crosstab.cast(empty.schema).sort_by([("segment_id", "ascending"), ("label", "ascending")])
 
 
 def run_segmentation(settings: Settings, contract: FeatureContract | None = None) -> str:
@@ -285,7 +257,7 @@ def _segment(settings: Settings, contract: FeatureContract | None, defer_project
             )
         mixture_run.probabilities = probabilities = None  # the chosen probability is kept in the segmentation
         del data
-    label_ari, crosstab = _label_agreement(table, contract, segmentation.labels)
+    label_ari, crosstab = label_agreement(table, contract, segmentation.labels)
     pca_xy = tsne_xy = None
     if not defer_projection:
         pca_xy, tsne_xy, timings["projection"] = projecting.result()

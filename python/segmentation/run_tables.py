@@ -13,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.metrics import adjusted_rand_score
 
 from .clustering import Segmentation
 from .config import Settings
+from .contract import FeatureContract
 from .features import centres_to_units
 from .mixture_selection import MixtureSelection
 from .selection import SelectionResult
@@ -38,6 +41,32 @@ def mixture_columns(ks: tuple[int, ...], mixture: MixtureSelection | None) -> di
         "mixture_stability": column("stability"),
         "smallest_segment_share": column("smallest_share"),
     }
+
+
+def label_agreement(table: pa.Table, contract: FeatureContract, labels: np.ndarray) -> tuple[float | None, pa.Table]:
+    """ARI and crosstab between found segments and an existing segmentation column, if declared."""
+    empty = pa.table(
+        {
+            "segment_id": pa.array([], pa.int32()),
+            "label": pa.array([], pa.string()),
+            "customers": pa.array([], pa.int64()),
+        }
+    )
+    if not contract.label:
+        return None, empty
+    known = table.column(contract.label).cast(pa.string())
+    present = pc.is_valid(known).to_numpy(zero_copy_only=False)
+    if not present.any():
+        return None, empty
+    values = np.asarray(known.filter(pa.array(present)).to_pylist(), dtype=object)
+    ari = float(adjusted_rand_score(values, labels[present]))
+    crosstab = (
+        pa.table({"segment_id": pa.array(labels[present], pa.int32()), "label": pa.array(values.tolist(), pa.string())})
+        .group_by(["segment_id", "label"])
+        .aggregate([("segment_id", "count")])
+        .rename_columns(["segment_id", "label", "customers"])
+    )
+    return ari, crosstab.cast(empty.schema).sort_by([("segment_id", "ascending"), ("label", "ascending")])
 
 
 def constant(value: str, n: int) -> pa.Array:

@@ -27,10 +27,10 @@ from ..errors import UserError
 from ..features import WEIGHTINGS, _to_frame, build_preprocessor, transform, units_to_encoded, without_features
 from ..model_choice import reason
 from ..models_io import save_model
-from ..pipeline import _check_enough, _check_settings, _label_agreement, _source_file, make_run_id, pick_weighting
+from ..pipeline import _check_enough, _check_settings, _source_file, make_run_id, pick_weighting
 from ..pipeline import stage as timed
 from ..projection import project
-from ..run_tables import build_tables
+from ..run_tables import build_tables, label_agreement
 from ..selection import SelectionSettings, evaluate_encodings, sample_rows
 from ..warehouse import RESULTS_SCHEMA, connect, previous_run, write_results
 from .encode import collect_sorted
@@ -180,7 +180,7 @@ def run_segmentation_on_spark(spark, settings: Settings) -> str:
         if contract.label
         else sample
     )
-    label_ari, crosstab = _label_agreement(label_table, contract, segmentation.labels)
+    label_ari, crosstab = label_agreement(label_table, contract, segmentation.labels)
 
     parameters = {
         "algorithm": algorithm,
