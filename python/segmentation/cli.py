@@ -89,10 +89,10 @@ def _parse_declared(path: Path, data: str | None, orders: str | None) -> None:
     refuse is reported now, and the first `make all` starts from dbt's saved parse (set-up
     done here rather than in the run: a second and a half of a small file's run)."""
     from .run_all import Dbt
-    from .runs import _project_turn
+    from .runs import project_turn
 
     log.info("checking the declaration with dbt parse")
-    with _project_turn():  # the generated dbt files are the checkout's: not under another run
+    with project_turn():  # the generated dbt files are the checkout's: not under another run
         _declare(data, explicit=str(path), orders=orders)
         Dbt(load_settings()).parse()
 

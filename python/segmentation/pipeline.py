@@ -359,26 +359,24 @@ def _segment(settings: Settings, contract: FeatureContract | None, defer_project
     with connect(settings.warehouse) as con:
         with stage("writing results to the warehouse (one transaction)", timings, "write_back"):
             write_results(con, *tables)
-        # the write's own duration can only be recorded after it (for make bench)
-        con.execute(
-            f"update {RESULTS_SCHEMA}.segmentation_runs set stage_seconds = ? where run_id = ?",
-            [json.dumps(timings, sort_keys=True), run_id],
-        )
+        _record_timings(con, run_id, timings)  # the write's own duration can only be recorded after it
     log.info("run %s: %s customers in %d segments", run_id, f"{n_customers:,}", chosen_k)
     projecting.run_id, projecting.ids, projecting.timings = run_id, ids.take(pa.array(projecting.rows)), timings
     return projecting
 
 
 def write_projection(settings: Settings, projecting: Projecting) -> None:
-    """Write a deferred projection (`run_segmentation(defer_projection=True)`) once computed."""
+    """Write the 2-D maps of `segment_before_projection` once computed, in their own transaction."""
     pca_xy, tsne_xy, seconds = projecting.result()
-    table = projection_table(
-        projecting.run_id, projecting.ids, projecting.labels, np.arange(len(projecting.rows)), pca_xy, tsne_xy
-    )
-    timings = {**projecting.timings, "projection": seconds}
+    table = projection_table(projecting.run_id, projecting.ids, projecting.labels, pca_xy, tsne_xy)
     with connect(settings.warehouse) as con, stage("writing the 2-D maps to the warehouse"):
         write_results(con, {"segment_projection": table}, {})
-        con.execute(
-            f"update {RESULTS_SCHEMA}.segmentation_runs set stage_seconds = ? where run_id = ?",
-            [json.dumps(timings, sort_keys=True), projecting.run_id],
-        )
+        _record_timings(con, projecting.run_id, {**projecting.timings, "projection": seconds})
+
+
+def _record_timings(con, run_id: str, timings: dict[str, float]) -> None:
+    """The run's stage timings (for make bench), recorded once the stages they time are over."""
+    con.execute(
+        f"update {RESULTS_SCHEMA}.segmentation_runs set stage_seconds = ? where run_id = ?",
+        [json.dumps(timings, sort_keys=True), run_id],
+    )

@@ -45,11 +45,6 @@ def pca_fit_rows(matrix: np.ndarray, random_state: int, fit_rows: int = 200_000)
     return matrix if matrix.shape[0] <= fit_rows else matrix[rng.choice(matrix.shape[0], fit_rows, replace=False)]
 
 
-def fit_pca(matrix: np.ndarray, random_state: int, fit_rows: int = 200_000) -> PCA:
-    """PCA fitted on `pca_fit_rows`."""
-    return PCA(n_components=2, random_state=random_state).fit(pca_fit_rows(matrix, random_state, fit_rows))
-
-
 def tsne_2d(points: np.ndarray, random_state: int) -> np.ndarray:
     """t-SNE embedding of the plotted sample (openTSNE: faster than sklearn's).
 

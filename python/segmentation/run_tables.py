@@ -75,14 +75,14 @@ def constant(value: str, n: int) -> pa.Array:
 
 
 def projection_table(
-    run_id: str, ids: pa.Array, labels: np.ndarray, rows: np.ndarray, pca_xy: np.ndarray, tsne_xy: np.ndarray
+    run_id: str, ids: pa.Array, labels: np.ndarray, pca_xy: np.ndarray, tsne_xy: np.ndarray
 ) -> pa.Table:
-    """The plotted customers' 2-D coordinates (`segment_projection`)."""
+    """The plotted customers' 2-D coordinates (`segment_projection`): their ids and segments, row for row."""
     return pa.table(
         {
-            "run_id": constant(run_id, len(rows)),
-            "customer_id": ids.take(pa.array(rows)),
-            "segment_id": pa.array(labels[rows], pa.int32()),
+            "run_id": constant(run_id, len(ids)),
+            "customer_id": ids,
+            "segment_id": pa.array(labels, pa.int32()),
             "pca_x": pa.array(pca_xy[:, 0], pa.float32()),
             "pca_y": pa.array(pca_xy[:, 1], pa.float32()),
             "tsne_x": pa.array(tsne_xy[:, 0], pa.float32()),
@@ -222,7 +222,8 @@ def build_tables(
         ),
     }
     if pca_xy is not None:  # else written on its own once computed (`pipeline.write_projection`)
-        replace["segment_projection"] = projection_table(run_id, ids, segmentation.labels, rows, pca_xy, tsne_xy)
+        plotted = ids.take(pa.array(rows))
+        replace["segment_projection"] = projection_table(run_id, plotted, segmentation.labels[rows], pca_xy, tsne_xy)
     if previous_run_id:
         migration = f"""
             select

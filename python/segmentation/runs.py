@@ -65,12 +65,12 @@ def exclusive(warehouse: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        with _project_turn():
+        with project_turn():
             yield
 
 
 @contextmanager
-def _project_turn() -> Iterator[None]:
+def project_turn() -> Iterator[None]:
     """One run at a time per checkout: the dbt files generated from a run's declaration
     (dbt_project/models/declared, macros/declared) are the checkout's, so a second run on
     another warehouse waits for the first instead of rewriting them under it."""
