@@ -517,15 +517,15 @@ def test_hostile_values_and_labels_are_printed_literally_and_fetch_nothing(tmp_p
     warehouse = warehouses.build(
         tmp_path / "warehouse.duckdb",
         "retail",
-        rename={"education": {"PhD": img, "Basic": "{{ 7*7 }}", "Master": '<link rel="stylesheet" href="/etc">'}},
+        rename={"education": {"PhD": img, "Basic": "{{ 'zq' ~ 'jv' }}", "Master": '<link rel="stylesheet" href="/etc">'}},
         relabel={"income": script, "kidhome": "{% raw %}{{ config }}"},
     )
     with caplog.at_level(logging.WARNING):
         pdf = report.render_report(warehouse, tmp_path / "output")
     text = squash("".join(pdf_pages(pdf)))
-    for value in (img, "{{ 7*7 }}", '<link rel="stylesheet" href="/etc">', script, "{% raw %}{{ config }}"):
+    for value in (img, "{{ 'zq' ~ 'jv' }}", '<link rel="stylesheet" href="/etc">', script, "{% raw %}{{ config }}"):
         assert squash(value) in text, value
-    assert "49" not in re.findall(r"\{\{7\*7\}\}|49", text)[:1]
+    assert "zqjv" not in text  # evaluated, the expression would print this (a port number can hold "49")
     html = (pdf.parent / "segment_report.html").read_text(encoding="utf-8")
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert not re.search(r"<(img|link)\b[^>]*(127\.0\.0\.1|/etc)", html)
