@@ -514,16 +514,17 @@ def http_server():
 def test_hostile_values_and_labels_are_printed_literally_and_fetch_nothing(tmp_path, http_server, caplog):
     img = f'<img src="{http_server}/x.png">'
     script = "<script>alert(1)</script>"
+    expression = "{{ 'zq' ~ 'jv' }}"
     warehouse = warehouses.build(
         tmp_path / "warehouse.duckdb",
         "retail",
-        rename={"education": {"PhD": img, "Basic": "{{ 'zq' ~ 'jv' }}", "Master": '<link rel="stylesheet" href="/etc">'}},
+        rename={"education": {"PhD": img, "Basic": expression, "Master": '<link rel="stylesheet" href="/etc">'}},
         relabel={"income": script, "kidhome": "{% raw %}{{ config }}"},
     )
     with caplog.at_level(logging.WARNING):
         pdf = report.render_report(warehouse, tmp_path / "output")
     text = squash("".join(pdf_pages(pdf)))
-    for value in (img, "{{ 'zq' ~ 'jv' }}", '<link rel="stylesheet" href="/etc">', script, "{% raw %}{{ config }}"):
+    for value in (img, expression, '<link rel="stylesheet" href="/etc">', script, "{% raw %}{{ config }}"):
         assert squash(value) in text, value
     assert "zqjv" not in text  # evaluated, the expression would print this (a port number can hold "49")
     html = (pdf.parent / "segment_report.html").read_text(encoding="utf-8")
