@@ -39,6 +39,9 @@ MART_BUILD = ("--exclude", "source:segmentation+", "--no-write-json")
 # the profiles build writes no artefact of its own: run_results.json stays the mart build's (the
 # manifest written later has the profiles' models compiled in it too)
 PROFILES_BUILD = ("--select", "source:segmentation+", "--no-write-json")
+# the order-line models and checks (dbt_project.yml tags them): a run given no order lines builds
+# none of them, and drops what an earlier run built, so that no stale order table is reported
+ORDER_LINES = "tag:order_lines"
 
 
 @contextmanager
@@ -138,6 +141,15 @@ class Dbt:
             write_manifest(self.manifest, target)
             result.write(os.path.join(target, "run_results.json"))
 
+    def relations(self, selector: str) -> list[tuple[str, str]]:
+        """(schema, name) of the models `tag:<tag>` selects, from the manifest."""
+        tag = selector.removeprefix("tag:")
+        return [
+            (node.schema, node.alias)
+            for node in self.manifest.nodes.values()
+            if node.resource_type == "model" and tag in node.tags
+        ]
+
     def contract(self):
         """The feature mart's contract, from the manifest in memory."""
         from .contract import contract_from_manifest
@@ -200,7 +212,7 @@ def _run_steps(
     steps: list[tuple[str, str, Callable[[], object]]] = [
         ("begin", f"Starting a working copy of {warehouse}", lambda: _begin(warehouse)),
         ("ingest", f"Loading {inputs} into {warehouse}", lambda: _ingest(dbt, data, orders, worker)),
-        ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build)),
+        ("mart", "dbt build: staging → intermediate → marts (tests included)", lambda: _dbt_mart(dbt, build, orders)),
         ("quality", f"Checking the share of quarantined rows (at most {_max_share()})", lambda: _quality(settings)),
         ("segment", "Clustering customers", lambda: _in_worker(worker, "segment", _segment, settings, dbt.contract())),
         ("profiles", "dbt build: segment profiles", lambda: _dbt_profiles(dbt, build)),
@@ -272,10 +284,15 @@ def _ingest(dbt: Dbt, data: str | None, orders: str | None, worker: WarmWorker) 
     worker.warm()  # the parse, if still going, leaves a core idle; the parse and the load did not
 
 
-def _dbt_mart(dbt: Dbt, build: Path) -> None:
-    dbt.wait_for_parse()
-    dbt.build(*MART_BUILD, defer_artifacts=True)
-    _check_openable(build)
+def _dbt_mart(dbt: Dbt, build: Path, orders: str | None) -> None:
+    if orders:
+        dbt.build(*MART_BUILD, defer_artifacts=True)
+        _check_openable(build)
+        return
+    dbt.build(*MART_BUILD, "--exclude", ORDER_LINES, defer_artifacts=True)
+    from .warehouse import drop_relations
+
+    drop_relations(build, dbt.relations(ORDER_LINES))
 
 
 def _quality(settings: Settings) -> None:

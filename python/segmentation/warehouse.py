@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -115,6 +115,20 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, target: str, incoming: str)
     for column, column_type, *_ in con.sql(f"describe {incoming}").fetchall():
         if column not in existing:
             con.execute(f"alter table {target} add column {quote_identifier(column)} {column_type}")
+
+
+def drop_relations(path: Path, relations: Iterable[tuple[str, str]]) -> None:
+    """Drop each (schema, name) there is, table or view."""
+    with connect(path) as con:
+        for schema, name in relations:
+            kind = con.execute(
+                "select table_type from information_schema.tables"
+                " where table_catalog = current_database() and table_schema = ? and table_name = ?",
+                [schema, name],
+            ).fetchone()
+            if kind is not None:
+                what = "view" if kind[0] == "VIEW" else "table"
+                con.execute(f"drop {what} {quote_identifier(schema)}.{quote_identifier(name)}")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:

@@ -6,6 +6,7 @@ Real components only: make, the CLI, dbt-duckdb, scikit-learn, WeasyPrint.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -93,6 +94,27 @@ def test_both_generated_tables_are_joined_and_accounted_for(tmp_path: Path) -> N
     assert features == counts["customers_with_orders"] + counts["customers_without_orders"]
     columns = {row[0] for row in query(tmp_path, "describe marts.customer_segments")}
     assert {"recency_days", "frequency", "monetary", "share_grocery", "share_web"} <= columns
+
+    assert "order lines are accounted for" in _pdf_text(tmp_path)
+
+    # the same customers again, without their order lines: no order model runs, and the order
+    # tables of the run before are gone (the report and the quality check read them)
+    make(tmp_path, "all", DATA=str(tmp_path / "customers.csv"), ORDERS="")
+    order_models = {"stg_orders", "stg_orders_rejected", "int_orders_validated", "customer_orders",
+                    "order_quality_summary", "order_quarantine_examples"}  # fmt: skip
+    relations = {row[0] for row in query(tmp_path, "select table_name from information_schema.tables")}
+    assert not relations & order_models and "customer_features" in relations
+    run_results = json.loads((tmp_path / "dbt_target" / "run_results.json").read_text(encoding="utf-8"))
+    built = {result["unique_id"].split(".")[-1] for result in run_results["results"]}
+    assert "customer_features" in built and not built & (order_models | {"assert_every_order_line_accounted_for"})
+    assert query(tmp_path, "select count(*) from marts.customer_features")[0][0] == kept
+    assert "order lines are accounted for" not in _pdf_text(tmp_path)
+
+
+def _pdf_text(workdir: Path) -> str:
+    return " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(workdir / "output" / "segment_report.pdf").pages
+    )
 
 
 def test_new_order_lines_are_scored_with_the_saved_model(retail: Path) -> None:

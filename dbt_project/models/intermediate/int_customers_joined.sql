@@ -3,7 +3,8 @@
     one table only gets the other side filled in: attributes as their declaration imputes
     them (median, most frequent value, constant, fallback), behaviour with the value of
     "no order" (0 orders, 0 spent…; recency: the longest seen). `has_attributes` and
-    `has_orders` say which side is real. Without order lines it is int_customers_imputed. -#}
+    `has_orders` say which side is real. Without order lines it is int_customers_imputed, and
+    refers to no order model (a run given no order lines builds none). -#}
 {#- A view, not a table like the other intermediate models: it is a join read by
     customer_features, so the mart's contract checks what the imputation wrote. -#}
 {{ config(materialized='view') }}
@@ -17,14 +18,13 @@ customers as (
     select * from {{ ref('int_customers_imputed') }}
 
 ),
+{%- if behaviour %}
 
 behaviour as (
 
     select * from {{ ref('customer_orders') }}
 
 ),
-
-{%- if behaviour %}
 
 {{ imputation_ctes(attributes, 'customers', 'attribute_medians') }}
 behaviour_maxima as (
