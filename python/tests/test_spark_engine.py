@@ -24,6 +24,7 @@ from sklearn.metrics import adjusted_rand_score
 from segmentation.config import Settings
 from segmentation.generate import generate
 from segmentation.models_io import load_model
+from segmentation.orders_gen import write_orders
 from segmentation.spark.fit import _levels_and_weights
 from segmentation.spark.kmeans import fit_kmeans_on_spark
 from segmentation.spark.latent_class import driver_positions, fit_mixture_on_spark
@@ -198,3 +199,33 @@ def test_run_and_report_say_spark_ran(runs: tuple[Path, Path, Path]) -> None:
     text = " ".join(page.extract_text() or "" for page in PdfReader(spark_dir / "output" / "segment_report.pdf").pages)
     assert "Apache Spark" in " ".join(text.split())
     assert not (ROOT / "spark-warehouse").exists() and not (ROOT / "dbt_project" / "metastore_db").exists()
+
+
+@pytest.fixture(scope="module")
+def order_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Customers and their order lines, the default model at k = K, on Spark and on DuckDB."""
+    inputs = tmp_path_factory.mktemp("order_input")
+    data, orders = inputs / "customers.csv", inputs / "orders.csv"
+    generate(data, rows=ROWS, seed=7)
+    write_orders(orders, ROWS, seed=7)
+    spark_dir, duckdb_dir = (tmp_path_factory.mktemp(name) for name in ("order_spark", "order_duckdb"))
+    for workdir, variables in [(spark_dir, {"ENGINE": "spark"}), (duckdb_dir, {})]:
+        result = make_all(workdir, data, ORDERS=str(orders), **variables)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return spark_dir, duckdb_dir
+
+
+def test_order_lines_give_the_same_behaviour_and_segments_on_spark(order_runs: tuple[Path, Path]) -> None:
+    spark_dir, duckdb_dir = order_runs
+    for sql in [
+        "select section, item, rows from marts.order_quality_summary order by section, item",
+        "select quarantine_reason, source_value, rows from marts.order_quarantine_examples order by all",
+        "select count(*), sum(frequency), round(sum(monetary), 6), round(avg(recency_days), 6)"
+        " from marts.customer_features",
+    ]:
+        assert query(spark_dir, sql) == query(duckdb_dir, sql), sql
+    lines = dict(query(spark_dir, "select item, rows from marts.order_quality_summary where section = 'accounting'"))
+    assert lines["lines_read"] > 0 and lines["lines_kept"] > 0
+    spark_rows, duckdb_rows = assignments(spark_dir), assignments(duckdb_dir)
+    assert [r[0] for r in spark_rows] == [r[0] for r in duckdb_rows]
+    assert adjusted_rand_score([r[1] for r in spark_rows], [r[1] for r in duckdb_rows]) >= 0.99
