@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from .errors import UserError
-from .selection import sample_rows
+from .evidence import sample_rows
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .selection import MAX_FIT_THREADS, SINGLE_THREAD_ROWS, SelectionSettings, bootstrap_stability, sample_rows
+from .evidence import bootstrap_stability, sample_rows
+from .selection import MAX_FIT_THREADS, SINGLE_THREAD_ROWS, SelectionSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,10 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from .config import Settings
+from .evidence import sample_rows
 from .mixture import LatentClassModel, MixedData, MixedPreparation, prepare_mixed
 from .mixture_selection import MixtureSelection, evaluate_mixture_k
-from .selection import SelectionSettings, sample_rows
+from .selection import SelectionSettings
 
 log = logging.getLogger(__name__)
 

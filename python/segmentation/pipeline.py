@@ -26,6 +26,7 @@ from .clustering import fit_segments, segments_from_probabilities
 from .config import Settings
 from .contract import FeatureContract, load_contract
 from .errors import UserError
+from .evidence import sample_rows
 from .features import (
     WEIGHTINGS,
     check_features,
@@ -43,7 +44,6 @@ from .selection import (
     SelectionResult,
     SelectionSettings,
     evaluate_encodings,
-    sample_rows,
 )
 from .warehouse import RESULTS_SCHEMA, connect, previous_run, read_features, write_results
 

@@ -11,7 +11,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from segmentation.contract import FeatureContract
 from segmentation.mixture import LatentClassModel, MixedData, MixedPreparation, prepare_mixed
-from segmentation.selection import SelectionSettings, choose_mixture_k, evaluate_mixture_k
+from segmentation.mixture_selection import choose_mixture_k, evaluate_mixture_k
+from segmentation.selection import SelectionSettings
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from segmentation.selection import (
-    SelectionSettings,
-    adjusted_rand,
-    bootstrap_stability,
-    choose_k,
-    evaluate_encodings,
-    evaluate_k,
-    find_knee,
-    sample_rows,
-    silhouette_from_distances,
-)
+from segmentation.evidence import adjusted_rand, bootstrap_stability, find_knee, sample_rows, silhouette_from_distances
+from segmentation.selection import SelectionSettings, choose_k, evaluate_encodings, evaluate_k
 
 
 def test_knee_of_a_sharp_elbow() -> None:
