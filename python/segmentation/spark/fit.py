@@ -24,6 +24,7 @@ from ..clustering import name_segments
 from ..config import Settings
 from ..contract import FeatureContract, load_contract
 from ..errors import UserError
+from ..evidence import sample_rows
 from ..features import WEIGHTINGS, _to_frame, build_preprocessor, transform, units_to_encoded, without_features
 from ..model_choice import reason
 from ..models_io import save_model
@@ -31,7 +32,7 @@ from ..pipeline import _check_enough, _check_settings, _source_file, make_run_id
 from ..pipeline import stage as timed
 from ..projection import project
 from ..run_tables import build_tables, label_agreement
-from ..selection import SelectionSettings, evaluate_encodings, sample_rows
+from ..selection import SelectionSettings, evaluate_encodings
 from ..warehouse import RESULTS_SCHEMA, connect, previous_run, write_results
 from .encode import collect_sorted
 from .kmeans import MAX_ITER, CentresModel, fit_kmeans_on_spark

@@ -21,10 +21,11 @@ import pyarrow as pa
 
 from ..config import Settings
 from ..contract import FeatureContract
+from ..evidence import sample_rows
 from ..features import transform
 from ..mixture import LatentClassModel, MixedPreparation
+from ..mixture_selection import MixtureSelection
 from ..model_choice import choose_k, compare_with_kmeans, refit_on_sample
-from ..selection import MixtureSelection, sample_rows
 from .encode import centres_by_label, collect_sorted, distance_to_centre, encoded_frame
 
 log = logging.getLogger(__name__)
