@@ -47,3 +47,11 @@
 {% macro duckdb__row_hash(columns) -%}
     hash({{ columns | join(', ') }})
 {%- endmacro %}
+
+{#- A sum of money that does not depend on the order the engine adds the values in: each one
+    rounded to a millionth and added as a decimal, which is exact, then read back as a double.
+    A sum of doubles moves in its last bits from one run to the next as threads split the rows
+    differently, and so would the features and, at a boundary, a customer's segment. -#}
+{% macro exact_sum(expression) -%}
+    cast(sum(cast(round({{ expression }}, 6) as decimal(38, 6))) as double)
+{%- endmacro %}

@@ -2,7 +2,8 @@
     declaration's `orders:` section gives (recency, frequency, monetary value, tenure,
     average order value, return rate, share of spend per declared category and channel).
     Returns are netted against purchases: monetary is the net value, never below 0 (a
-    return of a purchase made before the file's period cannot make a customer owe). -#}
+    return of a purchase made before the file's period cannot make a customer owe). Sums of
+    money are exact (`exact_sum`): the same lines give the same numbers, bit for bit. -#}
 {%- set orders = order_roles() -%}
 {%- set behaviour = declaration().behaviour or [] -%}
 {%- set names = behaviour | map(attribute='name') | list -%}
@@ -23,8 +24,8 @@ per_customer as (
         max(as_of) as as_of,
         count(distinct case when not is_return then order_id end) as orders_placed,
         count(case when is_return then 1 end) as return_lines,
-        sum(case when not is_return then line_value else 0 end) as gross_value,
-        sum(case when is_return then abs(line_value) else 0 end) as returned_value,
+        {{ exact_sum('case when not is_return then line_value else 0 end') }} as gross_value,
+        {{ exact_sum('case when is_return then abs(line_value) else 0 end') }} as returned_value,
         max(case when not is_return then order_date end) as last_purchase,
         min(case when not is_return then order_date end) as first_purchase,
         max(order_date) as last_line,
@@ -32,7 +33,7 @@ per_customer as (
         count(distinct product) as distinct_products
         {%- for plural, kind in [('categories', 'category'), ('channels', 'channel')] %}
         {%- for level in (orders[plural] or []) %},
-        sum(case when not is_return and {{ kind }} = {{ sql_string(level.key) }} then line_value else 0 end)
+        {{ exact_sum('case when not is_return and ' ~ kind ~ ' = ' ~ sql_string(level.key) ~ ' then line_value else 0 end') }}
             as {{ level.feature }}_value
         {%- endfor %}
         {%- endfor %}
