@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,23 @@ def test_unchanged_charts_are_not_drawn_again_and_changed_ones_are(tmp_path):
     assert all(files(tmp_path)[name] != content for name, content in old.items())
     (tmp_path / "mix_B.svg").unlink()  # a file gone is drawn again, whatever the record says
     assert Drawing(jobs(tmp_path, colour="#D55E00"), tmp_path, workers=1).drawn == 1
+
+
+def test_charts_the_report_no_longer_has_are_removed(tmp_path):
+    draw_all(jobs(tmp_path), tmp_path, workers=1)
+    (tmp_path / "notes.txt").write_text("not a chart", encoding="utf-8")  # not ours: left alone
+    fewer = Drawing(jobs(tmp_path, names=("A", "C")), tmp_path, workers=1)
+    fewer.finish()
+    assert (fewer.drawn, fewer.unchanged) == (0, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        MANIFEST,
+        "locator.png",
+        "mix_A.svg",
+        "mix_C.svg",
+        "notes.txt",
+    ]
+    recorded = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    assert sorted(recorded) == ["locator.png", "mix_A.svg", "mix_C.svg"]
 
 
 def test_a_failed_chart_raises_and_is_drawn_again_next_time(tmp_path):

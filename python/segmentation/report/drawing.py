@@ -154,12 +154,18 @@ class Drawing:
                 future.result()
         finally:
             self.close()
-        _write_manifest(self.charts_dir, {**self.known, **self.fingerprints})
+        # charts this report no longer has (a segment gone, an earlier run's) are removed with
+        # their record: the folder holds this report's charts, not every run's
+        stale = [name for name in self.known if name not in self.fingerprints and Path(name).name == name]
+        for name in stale:
+            (self.charts_dir / name).unlink(missing_ok=True)
+        _write_manifest(self.charts_dir, self.fingerprints)
         logger.info(
-            "charts: %d drawn in %d process(es), %d unchanged, in %.2f s",
+            "charts: %d drawn in %d process(es), %d unchanged, %d removed, in %.2f s",
             self.drawn,
             self.workers,
             self.unchanged,
+            len(stale),
             self.done_at - self.started,
         )
         return dict(self.paths)
