@@ -73,9 +73,12 @@ class MixedData:
 class MixedPreparation:
     """Which column is modelled how, and the fitted scaling and levels (from the contract's roles)."""
 
-    def __init__(self, contract, discrete_levels: int = DISCRETE_LEVELS):
+    def __init__(self, contract, discrete_levels: int = DISCRETE_LEVELS, ranges: dict | None = None):
         self.contract = contract
         self.discrete_levels = discrete_levels
+        # the few-valued ranges, when read from more rows than the fit sees (Spark: every customer,
+        # the fit on the driver's sample); None: read from the rows fitted
+        self.ranges = ranges
 
     def fit(self, table: pa.Table) -> MixedPreparation:
         self._fit(table)
@@ -93,9 +96,9 @@ class MixedPreparation:
         floats = {column: _float64(table.column(column)) for column in contract.numeric + contract.ordinal}
         self.ranges_ = {}  # few-valued number → (lowest, highest) level; rarer values join the nearest end
         for column in contract.numeric + contract.ordinal:
-            span = self._discrete_range(floats[column])
+            span = self._discrete_range(floats[column]) if self.ranges is None else self.ranges.get(column)
             if span is not None:
-                self.ranges_[column] = span
+                self.ranges_[column] = (int(span[0]), int(span[1]))
         few = list(self.ranges_)
         self.gaussian_ = tuple(c for c in contract.numeric + contract.ordinal if c not in few)
         self.categorical_ = tuple(few) + tuple(contract.categorical)
@@ -178,10 +181,7 @@ class MixedPreparation:
             return None
         counted = pc.value_counts(pa.array(values))  # hashed, not sorted: a third of np.unique's time
         kinds, counts = counted.field("values").to_numpy(), counted.field("counts").to_numpy()
-        common = kinds[counts >= COMMON_SHARE * len(values)]
-        if len(common) == 0 or common.max() - common.min() + 1 > self.discrete_levels:
-            return None
-        return int(common.min()), int(common.max())
+        return common_range(kinds[counts >= COMMON_SHARE * len(values)], self.discrete_levels)
 
     def _number(self, table: pa.Table, column: str, floats: dict[str, np.ndarray] | None = None) -> np.ndarray:
         values = floats[column] if floats and column in floats else _float64(table.column(column))
@@ -218,6 +218,13 @@ class MixedPreparation:
                 counts[column] = int(unknown.sum())
                 flags |= unknown
         return flags, counts
+
+
+def common_range(common: np.ndarray, discrete_levels: int = DISCRETE_LEVELS) -> tuple[int, int] | None:
+    """(lowest, highest) of a whole-number column's common values, when they span few levels."""
+    if len(common) == 0 or common.max() - common.min() + 1 > discrete_levels:
+        return None
+    return int(common.min()), int(common.max())
 
 
 def _float64(values: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -16,18 +16,22 @@ from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 import pytest
 from conftest import ROOT, make_command, pipeline_env
 from pypdf import PdfReader
 from sklearn.metrics import adjusted_rand_score
 
 from segmentation.config import Settings
+from segmentation.contract import FeatureContract
 from segmentation.generate import generate
+from segmentation.mixed_data import MixedPreparation
 from segmentation.models_io import load_model
 from segmentation.orders_gen import write_orders
 from segmentation.spark.fit import _levels_and_weights
 from segmentation.spark.kmeans import fit_kmeans_on_spark
-from segmentation.spark.latent_class import driver_positions, fit_mixture_on_spark
+from segmentation.spark.latent_class import driver_positions, fit_mixture_on_spark, fit_preparation
 from segmentation.spark.session import start_session
 from segmentation.warehouse import read_features
 
@@ -229,3 +233,32 @@ def test_order_lines_give_the_same_behaviour_and_segments_on_spark(order_runs: t
     spark_rows, duckdb_rows = assignments(spark_dir), assignments(duckdb_dir)
     assert [r[0] for r in spark_rows] == [r[0] for r in duckdb_rows]
     assert adjusted_rand_score([r[1] for r in spark_rows], [r[1] for r in duckdb_rows]) >= 0.99
+
+
+def test_a_driver_sample_takes_which_numbers_have_few_values_from_every_row(tmp_path: Path) -> None:
+    """Above the driver's sample, MixedPreparation's few-valued ranges are read by Spark over every
+    row, as DuckDB reads them from the whole table: the sample alone would decide otherwise."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    children = rng.integers(0, 4, n).astype(np.float64)
+    children[:40] = 9  # 1 % of every row, none in the sample: the range runs to 9
+    score = rng.integers(0, 4, n).astype(np.float64)
+    score[-5:] = 0.5  # not whole, outside the sample: a Gaussian, not levels
+    tenure = rng.integers(0, 30, n).astype(np.float64)  # 30 whole values: too many levels either way
+    region = rng.choice(["north", "south"], n)
+    table = pa.table({"id": [str(i) for i in range(n)], "children": children, "score": score, "tenure": tenure,
+                      "region": region})  # fmt: skip
+    contract = FeatureContract("t", "id", numeric=("children", "score", "tenure"), ordinal=(), categorical=("region",))
+    driver = table.slice(100, 1000)
+    spark = start_session(tmp_path / "spark")
+    try:
+        prepared = fit_preparation(driver, spark.createDataFrame(table), n, contract, {"region": ["north", "south"]})
+    finally:
+        spark.stop()
+    whole = MixedPreparation(contract).fit(table)
+    assert MixedPreparation(contract).fit(driver).ranges_ == {"children": (0, 3), "score": (0, 3)}
+    assert prepared.ranges_ == whole.ranges_ == {"children": (0, 9)}
+    assert prepared.gaussian_ == whole.gaussian_ == ("score", "tenure")
+    assert prepared.levels_["children"] == list(range(10))
+    np.testing.assert_allclose(prepared.mean_, whole.mean_)
+    np.testing.assert_allclose(prepared.scale_, whole.scale_)

@@ -23,6 +23,7 @@ from ..config import Settings
 from ..contract import FeatureContract
 from ..evidence import sample_rows
 from ..features import transform
+from ..mixed_data import COMMON_SHARE, common_range
 from ..mixture import LatentClassModel, MixedPreparation
 from ..mixture_selection import MixtureSelection
 from ..model_choice import choose_k, compare_with_kmeans, refit_on_sample
@@ -63,13 +64,15 @@ def driver_positions(n_rows: int, settings: Settings, mixture: bool) -> np.ndarr
 def fit_preparation(
     driver: pa.Table, frame, n_rows: int, contract: FeatureContract, levels: dict[str, list]
 ) -> MixedPreparation:
-    """MixedPreparation fitted on the driver's rows; on a sample, its means, scales and categorical
-    levels are those of every row (as on DuckDB, which fits it on the whole table), from Spark."""
+    """MixedPreparation fitted on the driver's rows; on a sample, which numbers have few values, and
+    the means, scales and categorical levels, are those of every row (as on DuckDB, which fits it on
+    the whole table), from Spark."""
     from pyspark.sql import functions as F
 
-    preparation = MixedPreparation(contract).fit(driver)
     if driver.num_rows == n_rows:
-        return preparation
+        return MixedPreparation(contract).fit(driver)
+    ranges = few_valued_ranges(frame, contract.numeric + contract.ordinal, n_rows)
+    preparation = MixedPreparation(contract, ranges=ranges).fit(driver)
     if preparation.gaussian_:
         columns = []
         for column in preparation.gaussian_:
@@ -84,6 +87,35 @@ def fit_preparation(
     for column in contract.categorical:
         preparation.levels_[column] = list(levels[column])
     return preparation
+
+
+def few_valued_ranges(frame, columns: tuple[str, ...], n_rows: int) -> dict[str, tuple[int, int] | None]:
+    """Each number's (lowest, highest) common whole value over every row, as MixedPreparation reads
+    it from the rows it fits (None: not whole numbers, or too many levels): one pass finds the
+    columns with a value that is not whole, one aggregation counts the others' values."""
+    from pyspark.sql import functions as F
+
+    if not columns:
+        return {}
+    value = {name: F.col(name).cast("double") for name in columns}
+    # a missing or non-whole value rules a column out, as NaN does in MixedPreparation's test
+    off = {c: value[c].isNull() | F.isnan(value[c]) | (value[c] != F.round(value[c])) for c in columns}
+    fractional = frame.agg(*[F.max(F.when(off[c], 1).otherwise(0)).alias(c) for c in columns])
+    broken = fractional.collect()[0].asDict()
+    whole = [c for c in columns if not broken[c]]
+    ranges: dict[str, tuple[int, int] | None] = {c: None for c in columns}
+    if not whole:
+        return ranges
+    pairs = frame.select(
+        F.explode(F.array(*[F.struct(F.lit(i).alias("c"), value[c].alias("v")) for i, c in enumerate(whole)]))
+    )
+    counted = pairs.groupBy("col.c", "col.v").count().where(F.col("count") >= COMMON_SHARE * n_rows)
+    common: dict[int, list[float]] = {}
+    for row in counted.collect():
+        common.setdefault(row["c"], []).append(row["v"])
+    for i, column in enumerate(whole):
+        ranges[column] = common_range(np.array(common.get(i, []), dtype=np.float64))
+    return ranges
 
 
 @dataclass
