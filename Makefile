@@ -167,7 +167,7 @@ profiles: segment ## dbt: customer_segments and segment profiles, with tests
 # ENGINE=spark replaces mart → quality → segment → profiles by one process on Spark
 spark: ingest ## ENGINE=spark: dbt-spark models, quality check, segments (latent class model by default, scored on the executors; ALGO=kmeans: MLlib K-Means) and profiles, in one process
 	$(call step,On Spark: dbt build → quality check → segments (latent class model; ALGO=kmeans: MLlib K-Means) → segment profiles)
-	$(SEGMENTATION) spark
+	$(SEGMENTATION) spark $(if $(ORDERS),--orders "$$ORDERS")
 
 publish: $(if $(SPARK),spark,profiles) ## swap the finished working copy in as the warehouse (atomic)
 	$(call step,Publishing $(WAREHOUSE))

@@ -146,7 +146,7 @@ def _cmd_segment(args: argparse.Namespace) -> None:
 def _cmd_spark(args: argparse.Namespace) -> None:
     from .spark.run import run_on_spark
 
-    run_on_spark(load_settings())
+    run_on_spark(load_settings(), order_lines=bool(args.orders or os.environ.get("ORDERS")))
 
 
 def _cmd_check_java(args: argparse.Namespace) -> None:
@@ -279,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         "spark",
         help="ENGINE=spark: dbt, quality check, segments (latent class model by default; ALGO=kmeans: "
         "MLlib K-Means) and profiles on Spark, in one process",
+    )
+    spark.add_argument(
+        "--orders", help="the order lines file the run loaded (default: ORDERS); without, no order model"
     )
     spark.set_defaults(func=_cmd_spark)
     check_java = commands.add_parser("check-java", help="ENGINE=spark: check that Java 17 or newer is installed")

@@ -32,6 +32,7 @@ from segmentation.orders_gen import write_orders
 from segmentation.spark.fit import _levels_and_weights
 from segmentation.spark.kmeans import fit_kmeans_on_spark
 from segmentation.spark.latent_class import driver_positions, fit_mixture_on_spark, fit_preparation
+from segmentation.spark.run import order_line_relations
 from segmentation.spark.session import start_session
 from segmentation.warehouse import read_features
 
@@ -262,3 +263,15 @@ def test_a_driver_sample_takes_which_numbers_have_few_values_from_every_row(tmp_
     assert prepared.levels_["children"] == list(range(10))
     np.testing.assert_allclose(prepared.mean_, whole.mean_)
     np.testing.assert_allclose(prepared.scale_, whole.scale_)
+
+
+def test_without_order_lines_spark_builds_no_order_model(runs: tuple[Path, Path, Path]) -> None:
+    spark_dir, _, _ = runs
+    target = spark_dir / "dbt_target"
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    built = {result["unique_id"].split(".")[-1] for result in results}
+    order_models = {name for _, name in order_line_relations(target / "manifest.json")}
+    assert order_models == {"stg_orders", "stg_orders_rejected", "int_orders_validated", "customer_orders",
+                            "order_quality_summary", "order_quarantine_examples"}  # fmt: skip
+    assert "customer_features" in built and not built & (order_models | {"assert_every_order_line_accounted_for"})
+    assert not {row[0] for row in query(spark_dir, "select table_name from information_schema.tables")} & order_models

@@ -8,6 +8,7 @@ DuckDB working copy that `publish` swaps in and the report reads.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -16,13 +17,14 @@ from ..config import Settings
 from ..errors import UserError
 from ..pipeline import stage
 from ..quality import check_quality
-from ..warehouse import connect
+from ..warehouse import connect, drop_relations
 from .session import start_session
 from .transfer import raw_to_spark, spark_tables, spark_to_duckdb
 
 log = logging.getLogger(__name__)
 
 MARTS = "marts"
+ORDER_LINES = "order_lines"  # the tag of the order-line models and checks (dbt_project.yml)
 
 
 def spark_directory(settings: Settings) -> Path:
@@ -59,20 +61,32 @@ def copy_marts(spark, settings: Settings, work: Path) -> None:
         spark_to_duckdb(spark, con, MARTS, spark_tables(spark, MARTS), work)
 
 
-def run_on_spark(settings: Settings) -> str:
-    """dbt → quality → MLlib → dbt on Spark; the marts and the run's tables end in the DuckDB working copy."""
+def order_line_relations(manifest: Path) -> list[tuple[str, str]]:
+    """(schema, name) of the order-line models, from dbt's manifest.json."""
+    nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
+    return [(n["schema"], n["alias"]) for n in nodes if n["resource_type"] == "model" and ORDER_LINES in n["tags"]]
+
+
+def run_on_spark(settings: Settings, order_lines: bool = True) -> str:
+    """dbt → quality → MLlib → dbt on Spark; the marts and the run's tables end in the DuckDB working copy.
+
+    Without order lines the order models are not built (as in `make all` on DuckDB), and those an
+    earlier run left in the DuckDB warehouse are dropped."""
     from .fit import run_segmentation_on_spark
 
     work = spark_directory(settings)
+    without_orders = ("--exclude", f"tag:{ORDER_LINES}")
     with stage("starting Spark"):
         spark = start_session(work)
     try:
         with stage("loading the raw tables into Spark"), connect(settings.warehouse) as con:
             raw_to_spark(con, spark, work)
         with stage("dbt build on Spark: staging → intermediate → marts (tests included)"):
-            dbt_on_spark(settings, "--exclude", "source:segmentation+")
+            dbt_on_spark(settings, "--exclude", "source:segmentation+", *(() if order_lines else without_orders))
         with stage("copying the marts into the DuckDB warehouse"):
             copy_marts(spark, settings, work)
+            if not order_lines:
+                drop_relations(settings.warehouse, order_line_relations(settings.manifest_path))
         check_quality(settings.warehouse)
         run_id = run_segmentation_on_spark(spark, settings)
         with stage("dbt build on Spark: segment profiles"):
