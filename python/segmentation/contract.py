@@ -16,6 +16,9 @@ from .errors import UserError
 
 ROLES = ("id", "numeric", "ordinal", "categorical", "label", "profile")
 FEATURE_MART = "customer_features"
+# dbt_project.yml's tag of the order-line models and checks: a run given no order lines builds none
+# of them (`--exclude tag:order_lines`) and drops what an earlier run built of them
+ORDER_LINES = "order_lines"
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,18 @@ def contract_of(node: dict | None, model_name: str = FEATURE_MART) -> FeatureCon
         label=roles["label"][0] if roles["label"] else None,
         skewed=tuple(skewed),
     )
+
+
+def tagged_models(nodes: Any, tag: str = ORDER_LINES) -> list[tuple[str, str]]:
+    """(schema, name) of the models carrying `tag`: nodes as manifest.json holds them, or dbt's in memory."""
+    found = []
+    for node in nodes:
+        fields = node if isinstance(node, dict) else vars(node)
+        if fields["resource_type"] == "model" and tag in fields["tags"]:
+            found.append((fields["schema"], fields["alias"]))
+    return found
+
+
+def order_line_relations(manifest_path: Path) -> list[tuple[str, str]]:
+    """(schema, name) of the order-line models, from dbt's manifest.json."""
+    return tagged_models(json.loads(manifest_path.read_text(encoding="utf-8"))["nodes"].values())

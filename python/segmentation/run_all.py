@@ -39,9 +39,6 @@ MART_BUILD = ("--exclude", "source:segmentation+", "--no-write-json")
 # the profiles build writes no artefact of its own: run_results.json stays the mart build's (the
 # manifest written later has the profiles' models compiled in it too)
 PROFILES_BUILD = ("--select", "source:segmentation+", "--no-write-json")
-# the order-line models and checks (dbt_project.yml tags them): a run given no order lines builds
-# none of them, and drops what an earlier run built, so that no stale order table is reported
-ORDER_LINES = "tag:order_lines"
 
 
 @contextmanager
@@ -140,15 +137,6 @@ class Dbt:
             target = str(self.settings.dbt_target_dir)
             write_manifest(self.manifest, target)
             result.write(os.path.join(target, "run_results.json"))
-
-    def relations(self, selector: str) -> list[tuple[str, str]]:
-        """(schema, name) of the models `tag:<tag>` selects, from the manifest."""
-        tag = selector.removeprefix("tag:")
-        return [
-            (node.schema, node.alias)
-            for node in self.manifest.nodes.values()
-            if node.resource_type == "model" and tag in node.tags
-        ]
 
     def contract(self):
         """The feature mart's contract, from the manifest in memory."""
@@ -285,14 +273,16 @@ def _ingest(dbt: Dbt, data: str | None, orders: str | None, worker: WarmWorker) 
 
 
 def _dbt_mart(dbt: Dbt, build: Path, orders: str | None) -> None:
-    if orders:
-        dbt.build(*MART_BUILD, defer_artifacts=True)
-        _check_openable(build)
-        return
-    dbt.build(*MART_BUILD, "--exclude", ORDER_LINES, defer_artifacts=True)
+    """The mart build; without order lines, none of the order models, and no stale one left behind
+    (the report and the quality check read them)."""
+    from .contract import ORDER_LINES, tagged_models
     from .warehouse import drop_relations
 
-    drop_relations(build, dbt.relations(ORDER_LINES))
+    dbt.build(*MART_BUILD, *(() if orders else ("--exclude", f"tag:{ORDER_LINES}")), defer_artifacts=True)
+    if orders:
+        _check_openable(build)
+    else:
+        drop_relations(build, tagged_models(dbt.manifest.nodes.values()))
 
 
 def _quality(settings: Settings) -> None:

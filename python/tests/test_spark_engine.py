@@ -24,7 +24,7 @@ from pypdf import PdfReader
 from sklearn.metrics import adjusted_rand_score
 
 from segmentation.config import Settings
-from segmentation.contract import FeatureContract
+from segmentation.contract import FeatureContract, order_line_relations
 from segmentation.generate import generate
 from segmentation.mixed_data import MixedPreparation
 from segmentation.models_io import load_model
@@ -32,7 +32,6 @@ from segmentation.orders_gen import write_orders
 from segmentation.spark.fit import _levels_and_weights
 from segmentation.spark.kmeans import fit_kmeans_on_spark
 from segmentation.spark.latent_class import driver_positions, fit_mixture_on_spark, fit_preparation
-from segmentation.spark.run import order_line_relations
 from segmentation.spark.session import start_session
 from segmentation.warehouse import read_features
 

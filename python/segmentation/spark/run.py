@@ -8,12 +8,12 @@ DuckDB working copy that `publish` swaps in and the report reads.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 
 from ..config import Settings
+from ..contract import ORDER_LINES, order_line_relations
 from ..errors import UserError
 from ..pipeline import stage
 from ..quality import check_quality
@@ -24,7 +24,6 @@ from .transfer import raw_to_spark, spark_tables, spark_to_duckdb
 log = logging.getLogger(__name__)
 
 MARTS = "marts"
-ORDER_LINES = "order_lines"  # the tag of the order-line models and checks (dbt_project.yml)
 
 
 def spark_directory(settings: Settings) -> Path:
@@ -59,12 +58,6 @@ def dbt_on_spark(settings: Settings, *args: str) -> None:
 def copy_marts(spark, settings: Settings, work: Path) -> None:
     with connect(settings.warehouse) as con:
         spark_to_duckdb(spark, con, MARTS, spark_tables(spark, MARTS), work)
-
-
-def order_line_relations(manifest: Path) -> list[tuple[str, str]]:
-    """(schema, name) of the order-line models, from dbt's manifest.json."""
-    nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
-    return [(n["schema"], n["alias"]) for n in nodes if n["resource_type"] == "model" and ORDER_LINES in n["tags"]]
 
 
 def run_on_spark(settings: Settings, order_lines: bool = True) -> str:
