@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .config import Settings, load_settings
 from .errors import ToolFailed, UserError
-from .warm_worker import WarmWorker
+from .warm_worker import WarmWorker, side_process
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,9 @@ def _segment(settings: Settings, contract) -> None:
     global _projecting
     from .pipeline import segment_before_projection
 
-    _projecting = segment_before_projection(settings, contract)
+    # K-Means' choice of k in a process of its own, beside the latent class model's in this one
+    with side_process() as kmeans_pool:
+        _projecting = segment_before_projection(settings, contract, kmeans_pool)
 
 
 def _write_projection(settings: Settings) -> None:

@@ -19,9 +19,10 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import TypeVar
 
 from .errors import ToolFailed
@@ -67,6 +68,22 @@ def _warm(modules: tuple[str, ...], then: Callable[[], object] | None) -> str | 
 def _call(function: Callable[..., T], environment: dict[str, str], args: tuple) -> T:
     os.environ.update(environment)
     return function(*args)
+
+
+@contextmanager
+def side_process() -> Iterator[ProcessPoolExecutor]:
+    """A process forked from this one now, for work beside it: warm with this one's imports.
+
+    Forked at once, before this process starts any thread of its own (the pool's threads start
+    after the fork); it dies with this process, and Ctrl-C is left to this one.
+    """
+    fork = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=fork, initializer=_die_with, initargs=(os.getpid(),))
+    try:
+        pool.submit(os.getpid).result()
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class WarmWorker:

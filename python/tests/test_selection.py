@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
@@ -130,3 +132,22 @@ def test_a_weighting_outranked_by_the_others_rule_is_measured_no_further() -> No
     measured = [k for k, value in zip(outranked.ks, outranked.stability, strict=True) if not np.isnan(value)]
     assert measured == [outranked.knee]
     assert outranked.measure("stability", outranked.knee) == full["none"].measure("stability", full["none"].knee)
+
+
+def test_k_chosen_in_a_side_process_is_the_same_to_the_bit() -> None:
+    """`make all` has K-Means choose its k in a process forked beside the latent class model's:
+    every measure, the choice and the fitted model are those of the same choice in this process."""
+    from segmentation.pipeline import choose_kmeans_k
+    from segmentation.warm_worker import side_process
+
+    blobs, _ = make_blobs(n_samples=1500, centers=4, n_features=6, cluster_std=0.6, random_state=3)
+    noise = np.random.default_rng(0).normal(size=(1500, 6))
+    matrices = {"none": noise.astype(np.float32), "balanced": blobs.astype(np.float32)}
+    settings = SelectionSettings(k_max=7, silhouette_sample=500, bootstraps=3)
+    here = choose_kmeans_k(matrices, settings, 0, None)
+    with side_process() as pool:
+        there = pool.submit(choose_kmeans_k, matrices, settings, 0, None).result()
+        assert pool.submit(os.getpid).result() != os.getpid()
+    assert repr(there) == repr(here)  # every measure to the bit (float reprs round-trip; NaN where not measured)
+    for name in matrices:
+        assert there[name].model.cluster_centers_.tobytes() == here[name].model.cluster_centers_.tobytes()
