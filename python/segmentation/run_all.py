@@ -18,6 +18,7 @@ profiles (which do not read them), and written to the working copy after.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -61,6 +62,7 @@ class Dbt:
         self.manifest = None
         self._parsing: threading.Thread | None = None
         self._parse_error: BaseException | None = None
+        self._importing: threading.Thread | None = None
         self._unwritten = None  # the mart build's results, while its artefacts are not written yet
         self._writing = threading.Lock()
 
@@ -89,6 +91,14 @@ class Dbt:
         # the build writes manifest.json (what Python reads); the parse need not write it first
         self.manifest = self._invoke(["parse", "--quiet", "--no-write-json"], "parse").result
 
+    def import_in_background(self) -> None:
+        """Import dbt (a second and a half of Python) on a thread now, while the run starts and the
+        declaration is written: the parse, which needs the declaration, then finds it imported."""
+        if self._importing is None:
+            importing = threading.Thread(target=importlib.import_module, args=("dbt.cli.main",), name="dbt-import")
+            importing.start()
+            self._importing = importing
+
     def parse_in_background(self) -> None:
         """Start the parse on a thread; the first build waits for it (and raises its error).
 
@@ -108,6 +118,8 @@ class Dbt:
     def wait_for_parse(self, raise_error: bool = True) -> None:
         """Join the background parse (a run that failed before its build still waits for
         it, so that nothing writes dbt's files once the run has let go of its lock)."""
+        if self._importing is not None:  # a run that failed before its parse: nothing imports on at its end
+            self._importing.join()
         if self._parsing is None:
             return
         self._parsing.join()
@@ -196,6 +208,7 @@ def _run_steps(
     os.environ["SEGMENTATION_WAREHOUSE"] = str(build)  # dbt's profile reads it too
     settings = load_settings()
     dbt = Dbt(settings)
+    dbt.import_in_background()
     inputs = " ".join(name for name in (data, orders) if name)
     steps: list[tuple[str, str, Callable[[], object]]] = [
         ("begin", f"Starting a working copy of {warehouse}", lambda: _begin(warehouse)),
