@@ -142,21 +142,22 @@ def run_segmentation(settings: Settings, contract: FeatureContract | None = None
 
 
 def segment_before_projection(
-    settings: Settings, contract: FeatureContract | None = None, kmeans_pool: Executor | None = None
+    settings: Settings, contract: FeatureContract | None = None, side_pool: Executor | None = None
 ) -> Projecting:
     """`run_segmentation`, returning while the 2-D maps are still computed: `write_projection`
     writes them, in a transaction of their own (`make all` runs dbt's profiles meanwhile).
 
-    kmeans_pool: a process in which K-Means chooses its k (`choose_kmeans_k`) while this one fits
-    the latent class model, each with a core of its own; without it, the two run on threads of
-    this process, where they share Python's lock (a third longer in all at ten thousand customers).
-    The results are the same either way.
+    side_pool: a process in which K-Means chooses its k (`choose_kmeans_k`) while this one fits
+    the latent class model, each with a core of its own, and which then computes the 2-D maps
+    while this one compares the models and writes the tables. Without it, both run on threads
+    of this process, where they share Python's lock (the choices of k take a third longer in
+    all at ten thousand customers). The results are the same either way.
     """
-    return _segment(settings, contract, defer_projection=True, kmeans_pool=kmeans_pool)
+    return _segment(settings, contract, defer_projection=True, side_pool=side_pool)
 
 
 def _segment(
-    settings: Settings, contract: FeatureContract | None, defer_projection: bool, kmeans_pool: Executor | None = None
+    settings: Settings, contract: FeatureContract | None, defer_projection: bool, side_pool: Executor | None = None
 ) -> Projecting:
     started_at = datetime.now(UTC).replace(microsecond=0)
     timings: dict[str, float] = {}
@@ -218,11 +219,10 @@ def _segment(
                 f"choosing k among {settings.k_min}…{settings.k_max} ({', '.join(weightings)} weighting)",
             ):
                 arguments = (samples, selection_settings, settings.random_state, settings.k)
-                selections = (
-                    kmeans_pool.submit(choose_kmeans_k, *arguments).result()
-                    if kmeans_pool
-                    else (choose_kmeans_k(*arguments))
-                )
+                if side_pool is None:
+                    selections = choose_kmeans_k(*arguments)
+                else:
+                    selections = side_pool.submit(choose_kmeans_k, *arguments).result()
             weighting = pick_weighting(selections)
             with stage(f"encoding {n_customers:,} customers ({weighting} weighting)"):
                 matrix = samples[weighting] if whole_table else transform(preprocessors[weighting], table, contract)
@@ -272,7 +272,7 @@ def _segment(
 
     # The 2-D maps need the segments only: t-SNE (one thread) runs while the rest is done, and
     # with `defer_projection` on, while this step has returned (`write_projection` writes it).
-    projecting = Projecting(matrix, segmentation.labels, settings.tsne_sample, settings.random_state)
+    projecting = Projecting(matrix, segmentation.labels, settings.tsne_sample, settings.random_state, side_pool)
     if mixture_run is not None:
         with stage("comparing the latent class model with K-Means", timings, "fit_assign"):
             mixture_run.comparison = compare_with_kmeans(

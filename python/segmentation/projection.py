@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -105,20 +105,30 @@ def project_points(fit_rows: np.ndarray, points: np.ndarray, random_state: int) 
 
 
 class Projecting:
-    """PCA and t-SNE of the plotted points, computed on a thread of their own.
+    """PCA and t-SNE of the plotted points, computed on a thread of their own (or in `executor`).
 
     The segment step goes on meanwhile (the comparison of the models, the tables, the write);
     `make all` lets it run on while dbt builds the profiles, and writes it after
     (`pipeline.write_projection`). `result()` waits: (PCA, t-SNE coordinates, seconds taken).
     """
 
-    def __init__(self, matrix: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int) -> None:
+    def __init__(
+        self,
+        matrix: np.ndarray,
+        labels: np.ndarray,
+        sample_size: int,
+        random_state: int,
+        executor: Executor | None = None,
+    ) -> None:
         self.rows, fit_rows, points = projection_inputs(matrix, labels, sample_size, random_state)
         self.labels = labels[self.rows]
         # the run's, once its tables are written: its id, the plotted customers' ids, its stage timings
         self.run_id: str | None = None
         self.ids = None
         self.timings: dict[str, float] = {}
+        if executor is not None:
+            self._future = executor.submit(Projecting._project, fit_rows, points, random_state)
+            return
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection")
         self._future = executor.submit(self._project, fit_rows, points, random_state)
         executor.shutdown(wait=False)  # the thread ends with its one task

@@ -18,6 +18,7 @@ profiles (which do not read them), and written to the working copy after.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -304,17 +305,23 @@ def _quality(settings: Settings) -> None:
     check_quality(settings.warehouse)
 
 
-# In the worker: the segment step's 2-D maps, computed on while dbt builds the profiles
+# In the worker: the segment step's 2-D maps, computed on while dbt builds the profiles, in a
+# process of the worker's own (where K-Means chose its k beside the latent class model's), which
+# lasts from the segment step to the maps'
 _projecting = None
+_side = contextlib.ExitStack()
 
 
 def _segment(settings: Settings, contract) -> None:
     global _projecting
     from .pipeline import segment_before_projection
 
-    # K-Means' choice of k in a process of its own, beside the latent class model's in this one
-    with side_process() as kmeans_pool:
-        _projecting = segment_before_projection(settings, contract, kmeans_pool)
+    side_pool = _side.enter_context(side_process())
+    try:
+        _projecting = segment_before_projection(settings, contract, side_pool)
+    except BaseException:
+        _side.close()
+        raise
 
 
 def _write_projection(settings: Settings) -> None:
@@ -322,7 +329,8 @@ def _write_projection(settings: Settings) -> None:
     from .pipeline import write_projection
 
     projecting, _projecting = _projecting, None
-    write_projection(settings, projecting)
+    with _side:
+        write_projection(settings, projecting)
 
 
 def _dbt_profiles(dbt: Dbt, build: Path) -> None:

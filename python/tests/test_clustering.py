@@ -12,7 +12,8 @@ from segmentation.clustering import (
     segments_from_probabilities,
     size_order,
 )
-from segmentation.projection import project, stratified_sample
+from segmentation.projection import Projecting, project, stratified_sample
+from segmentation.warm_worker import side_process
 
 
 def _blobs(n: int = 2000):
@@ -73,6 +74,17 @@ def test_projection_gives_coordinates_for_the_plotted_rows() -> None:
     rows, pca_xy, tsne_xy = project(matrix, labels, sample_size=300, random_state=0)
     assert pca_xy.shape == (len(rows), 2) and tsne_xy.shape == (len(rows), 2)
     assert np.isfinite(tsne_xy).all() and np.ptp(tsne_xy[:, 0]) > 0
+
+
+def test_maps_computed_in_a_side_process_are_the_threads_to_the_bit() -> None:
+    """`make all` computes the 2-D maps in the process where K-Means chose its k: the same maps."""
+    matrix, _ = _blobs(600)
+    labels = fit_segments(matrix, 4, random_state=0).labels
+    on_thread = Projecting(matrix, labels, 300, 0).result()
+    with side_process() as pool:
+        in_process = Projecting(matrix, labels, 300, 0, executor=pool).result()
+    for here, there in zip(on_thread[:2], in_process[:2], strict=True):
+        assert here.tobytes() == there.tobytes()
 
 
 def test_segment_ids_survive_a_refit_on_changed_data() -> None:
