@@ -5,15 +5,18 @@ arguments and guarantees: the warehouse's lock for the whole run, a working copy
 published only when every step has succeeded, and the report rendered from the published
 warehouse. What one process saves is start-up: one interpreter and its imports instead of
 eight, and dbt through its programmatic runner, parsed once, the manifest kept in memory
-for both builds. The parse (and dbt's own imports, a second and a half) runs on a thread
-while the inputs load: loading is DuckDB's work, outside Python's lock, so on two cores
-the first build starts from a ready manifest. The segment step and the report run in a
+for both builds. dbt's own imports (a second and a half) start on a thread with the run, and
+the parse follows on it while the inputs load: loading is DuckDB's work, outside Python's
+lock, so on two cores the first build starts as soon as the manifest is ready. The segment step and the report run in a
 second process forked at the start (`warm_worker`), which imports their libraries (two
 seconds) once the inputs are loaded, on the core that dbt's parse and build (Python, one
 core) leave idle. dbt's artefacts (manifest.json, run_results.json) are written while the
 report renders: the segment step takes the mart's contract from the manifest in memory.
-The segment step's 2-D maps (PCA, t-SNE) are computed in the worker while dbt builds the
-profiles (which do not read them), and written to the working copy after.
+In the segment step the worker forks a process of its own (`warm_worker.side_process`, warm
+with its imports), where K-Means chooses its k while the worker fits the latent class model
+(on threads of one process they shared Python's lock: a third longer in all), and which then
+computes the 2-D maps (PCA, t-SNE) while the step ends and dbt builds the profiles (which do
+not read them); they are written to the working copy after.
 """
 
 from __future__ import annotations
