@@ -69,14 +69,15 @@ def test_a_successful_run_leaves_nothing_behind_and_says_nothing_more(tmp_path: 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "leaked" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert (tmp_path / "output" / "segment_report.pdf").exists()
-    # dbt's artefacts, written while the report renders, are those of the mart build (what
-    # `make segment` and `make score` read, and the contract the run used)
+    # dbt's artefacts, written while the report renders: the manifest (what `make segment` and
+    # `make score` read, and the contract the run used), and the results of both builds
     target = tmp_path / "dbt_target"
     contract = load_contract(target / "manifest.json")
     assert contract.relation == "marts.customer_features" and contract.numeric
     run_results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
-    built = {result["unique_id"].split(".")[-1] for result in run_results["results"]}
-    assert "customer_features" in built and "customer_segments" not in built
+    built = [result["unique_id"].split(".")[-1] for result in run_results["results"]]
+    assert {"customer_features", "customer_segments", "segment_profiles", "feature_catalog"} <= set(built)
+    assert len(built) == len(set(built))
     assert {result["status"] for result in run_results["results"]} <= {"success", "pass"}
     # the 2-D maps, computed while dbt built the profiles, were written to the run that made them
     with duckdb.connect(str(warehouse), read_only=True) as con:
