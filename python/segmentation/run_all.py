@@ -7,11 +7,13 @@ warehouse. What one process saves is start-up: one interpreter and its imports i
 eight, and dbt through its programmatic runner, parsed once, the manifest kept in memory
 for both builds. dbt's own imports (a second and a half) start on a thread with the run, and
 the parse follows on it while the inputs load: loading is DuckDB's work, outside Python's
-lock, so on two cores the first build starts as soon as the manifest is ready. The segment step and the report run in a
-second process forked at the start (`warm_worker`), which imports their libraries (two
-seconds) once the inputs are loaded, on the core that dbt's parse and build (Python, one
-core) leave idle. dbt's artefacts (manifest.json, run_results.json) are written while the
-report renders: the segment step takes the mart's contract from the manifest in memory.
+lock, so on two cores the first build starts as soon as the manifest is ready. The segment
+step and the report run in a second process forked at the start (`warm_worker`), which
+imports their libraries (two seconds) once the inputs are loaded, on the core that dbt's
+parse and build (Python, one core) leave idle. dbt's artefacts (manifest.json,
+run_results.json) are written while the report renders: the segment step takes the mart's
+contract from the manifest in memory. The marts only the report reads from the declaration
+are built with the profiles.
 In the segment step the worker forks a process of its own (`warm_worker.side_process`, warm
 with its imports), where K-Means chooses its k while the worker fits the latent class model
 (on threads of one process they shared Python's lock: a third longer in all), and which then
@@ -71,7 +73,7 @@ class Dbt:
         self._parsing: threading.Thread | None = None
         self._parse_error: BaseException | None = None
         self._importing: threading.Thread | None = None
-        self._unwritten = None  # the mart build's results, while its artefacts are not written yet
+        self._unwritten = None  # the builds' results, while their artefacts are not written yet
         self._writing = threading.Lock()
 
     def _invoke(self, command: list[str], what: str, defer_artifacts: bool = False):
