@@ -126,12 +126,12 @@ class Projecting:
         self.run_id: str | None = None
         self.ids = None
         self.timings: dict[str, float] = {}
-        if executor is not None:
-            self._future = executor.submit(Projecting._project, fit_rows, points, random_state)
-            return
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection")
-        self._future = executor.submit(self._project, fit_rows, points, random_state)
-        executor.shutdown(wait=False)  # the thread ends with its one task
+        own = executor is None
+        if own:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection")
+        self._future = executor.submit(Projecting._project, fit_rows, points, random_state)
+        if own:
+            executor.shutdown(wait=False)  # the thread ends with its one task
 
     @staticmethod
     def _project(fit_rows: np.ndarray, points: np.ndarray, random_state: int) -> tuple[np.ndarray, np.ndarray, float]:

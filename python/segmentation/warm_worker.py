@@ -70,17 +70,21 @@ def _call(function: Callable[..., T], environment: dict[str, str], args: tuple) 
     return function(*args)
 
 
-@contextmanager
-def side_process() -> Iterator[ProcessPoolExecutor]:
-    """A process forked from this one now, for work beside it: warm with this one's imports.
-
-    Forked at once, before this process starts any thread of its own (the pool's threads start
-    after the fork); it dies with this process, and Ctrl-C is left to this one.
-    """
+def _forked_now() -> ProcessPoolExecutor:
+    """A one-process pool whose process is forked now, warm with this one's imports: the pool forks
+    at its first task, before it starts its own threads. The process dies with this one, and
+    Ctrl-C is left to this one."""
     fork = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(max_workers=1, mp_context=fork, initializer=_die_with, initargs=(os.getpid(),))
+    pool.submit(os.getpid)
+    return pool
+
+
+@contextmanager
+def side_process() -> Iterator[ProcessPoolExecutor]:
+    """A process forked from this one now (`_forked_now`), for work beside it; ended on leaving."""
+    pool = _forked_now()
     try:
-        pool.submit(os.getpid).result()
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -100,10 +104,8 @@ class WarmWorker:
         self._warming: Future | None = None
 
     def start(self) -> WarmWorker:
-        """Fork the worker (the pool forks at its first task)."""
-        fork = multiprocessing.get_context("fork")
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=fork, initializer=_die_with, initargs=(os.getpid(),))
-        self._pool.submit(os.getpid)
+        """Fork the worker now (before the run's lock and any thread of its own)."""
+        self._pool = _forked_now()
         return self
 
     def warm(self) -> None:
