@@ -11,16 +11,30 @@ source as (
 
 ),
 
+folded as (
+
+    -- white space folded once per value (see missing_as_null)
+    select
+        source_row_number,
+        {%- for column in columns %}
+        {{ squish(sql_identifier(column.column)) }} as {{ column.name }}__folded,
+        cast({{ sql_identifier(column.column) }} as {{ dbt.type_string() }}) as source_{{ column.name }}{{ "," if not loop.last }}
+        {%- endfor %}
+
+    from source
+
+),
+
 cleaned as (
 
     select
         source_row_number,
         {%- for column in columns %}
-        {{ clean_text(sql_identifier(column.column), column.missing) }} as {{ column.name }}__text,
-        cast({{ sql_identifier(column.column) }} as {{ dbt.type_string() }}) as source_{{ column.name }}{{ "," if not loop.last }}
+        {{ missing_as_null(column.name ~ '__folded', column.missing) }} as {{ column.name }}__text,
+        source_{{ column.name }}{{ "," if not loop.last }}
         {%- endfor %}
 
-    from source
+    from folded
 
 ),
 

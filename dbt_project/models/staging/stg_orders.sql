@@ -12,19 +12,32 @@ source as (
 
 ),
 
+folded as (
+
+    -- white space folded once per value (see missing_as_null)
+    select
+        source_row_number,
+        {%- for key in order_role_keys() %}
+        {%- if orders[key] %}
+        {{ squish(sql_identifier(orders[key].column)) }} as {{ key }}__folded{{ "," if not loop.last }}
+        {%- else %}
+        cast(null as {{ dbt.type_string() }}) as {{ key }}__folded{{ "," if not loop.last }}
+        {%- endif %}
+        {%- endfor %}
+
+    from source
+
+),
+
 cleaned as (
 
     select
         source_row_number,
         {%- for key in order_role_keys() %}
-        {%- if orders[key] %}
-        {{ clean_text(sql_identifier(orders[key].column), missing) }} as {{ key }}__text{{ "," if not loop.last }}
-        {%- else %}
-        cast(null as {{ dbt.type_string() }}) as {{ key }}__text{{ "," if not loop.last }}
-        {%- endif %}
+        {{ missing_as_null(key ~ '__folded', missing) }} as {{ key }}__text{{ "," if not loop.last }}
         {%- endfor %}
 
-    from source
+    from folded
 
 ),
 
