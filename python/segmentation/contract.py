@@ -19,6 +19,7 @@ FEATURE_MART = "customer_features"
 # dbt_project.yml's tag of the order-line models and checks: a run given no order lines builds none
 # of them (`--exclude tag:order_lines`) and drops what an earlier run built of them
 ORDER_LINES = "order_lines"
+EXCLUDE_ORDER_LINES = ("--exclude", f"tag:{ORDER_LINES}")  # dbt build's arguments for a run without them
 
 
 @dataclass(frozen=True)

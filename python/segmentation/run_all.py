@@ -305,10 +305,10 @@ def _ingest(dbt: Dbt, data: str | None, orders: str | None, worker: WarmWorker) 
 def _dbt_mart(dbt: Dbt, build: Path, orders: str | None) -> None:
     """The mart build; without order lines, none of the order models, and no stale one left behind
     (the report and the quality check read them)."""
-    from .contract import ORDER_LINES, tagged_models
+    from .contract import EXCLUDE_ORDER_LINES, tagged_models
     from .warehouse import drop_relations
 
-    dbt.build(*MART_BUILD, *(() if orders else ("--exclude", f"tag:{ORDER_LINES}")), defer_artifacts=True)
+    dbt.build(*MART_BUILD, *(() if orders else EXCLUDE_ORDER_LINES), defer_artifacts=True)
     if orders:
         _check_openable(build)
     else:

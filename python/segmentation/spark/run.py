@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..config import Settings
-from ..contract import ORDER_LINES, order_line_relations
+from ..contract import EXCLUDE_ORDER_LINES, order_line_relations
 from ..errors import UserError
 from ..pipeline import stage
 from ..quality import check_quality
@@ -68,14 +68,13 @@ def run_on_spark(settings: Settings, order_lines: bool = True) -> str:
     from .fit import run_segmentation_on_spark
 
     work = spark_directory(settings)
-    without_orders = ("--exclude", f"tag:{ORDER_LINES}")
     with stage("starting Spark"):
         spark = start_session(work)
     try:
         with stage("loading the raw tables into Spark"), connect(settings.warehouse) as con:
             raw_to_spark(con, spark, work)
         with stage("dbt build on Spark: staging → intermediate → marts (tests included)"):
-            dbt_on_spark(settings, "--exclude", "source:segmentation+", *(() if order_lines else without_orders))
+            dbt_on_spark(settings, "--exclude", "source:segmentation+", *(() if order_lines else EXCLUDE_ORDER_LINES))
         with stage("copying the marts into the DuckDB warehouse"):
             copy_marts(spark, settings, work)
             if not order_lines:
