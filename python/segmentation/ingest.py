@@ -214,10 +214,9 @@ def _stage_csv(
         "as csv_line, arg_min(error_message, byte_position) as error_message "
         f"from {table}_load_rejects group by line)"
     )
-    load_sql = (
-        "select rowid + 1 as source_row_number, * exclude (rowid) from "
-        f"(select rowid, * from {table}_load) order by rowid"
-    )
+    # in rowid order as scanned (DuckDB preserves insertion order), and each row carries its number:
+    # no sort needed (a sort cost a fifth of the copy at a million rows)
+    load_sql = f"select rowid + 1 as source_row_number, * from {table}_load"
     return load_sql, mapping, extra, dialect, len(rejected)
 
 
