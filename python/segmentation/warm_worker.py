@@ -3,9 +3,9 @@
 The segment step imports scikit-learn and openTSNE, the report WeasyPrint, Jinja2 and
 matplotlib: about two seconds of CPU before any work. dbt's build is single-threaded Python,
 so on two cores one of them is idle while it runs. A process forked at the start of the run
-imports those libraries there once told to (`warm`, once the inputs are loaded), then runs the
-steps when their turn comes: still one after the other, in the order and with the
-guarantees of `run_all`; only the imports overlap.
+loads the inputs (so that their Python does not take turns with dbt's on one lock), imports
+those libraries once told to (`warm`), then runs the steps when their turn comes: still one
+after the other, in the order and with the guarantees of `run_all`; only the imports overlap.
 
 The fork happens before the run takes the warehouse's lock and before any thread starts:
 the child holds neither the lock nor a warehouse connection, and inherits the logging set-up.
