@@ -304,19 +304,24 @@ def _ingest(dbt: Dbt, data: str | None, orders: str | None, worker: WarmWorker) 
     dialect's sniffing) runs beside dbt's import and parse, not taking turns with them on this
     process's lock (the first build started 0.3 s sooner on the default data). dbt parses once the
     declaration's files are written; the load's errors are raised here, as the step's."""
-    from .cli import ingest_files
-
     worker.run("ingest", _write_declaration, data, orders, environment=_worker_environment())
     dbt.parse_in_background()
-    worker.run("ingest", ingest_files, data, orders, environment=_worker_environment())
+    worker.run("ingest", _load_inputs, data, orders, environment=_worker_environment())
     worker.warm()  # the parse, if still going, leaves a core idle; the parse and the load did not
 
 
 def _write_declaration(data: str | None, orders: str | None) -> None:
-    """The files dbt parses (`ingest_files` finds them unchanged)."""
+    """In the worker: the files dbt parses (`ingest_files` finds them unchanged)."""
     from .cli import _declare
 
     _declare(data, orders=orders)
+
+
+def _load_inputs(data: str | None, orders: str | None) -> None:
+    """In the worker: the load."""
+    from .cli import ingest_files
+
+    ingest_files(data, orders)
 
 
 def _dbt_mart(dbt: Dbt, build: Path, orders: str | None) -> None:
