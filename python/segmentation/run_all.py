@@ -6,12 +6,12 @@ published only when every step has succeeded, and the report rendered from the p
 warehouse. What one process saves is start-up: one interpreter and its imports instead of
 eight, and dbt through its programmatic runner, parsed once, the manifest kept in memory
 for both builds. dbt's own imports (a second and a half) start on a thread with the run, and
-the parse follows on it while the inputs load. The load, the segment step and the report run
-in a second process forked at the start (`warm_worker`): the declaration and the load there
-(their Python does not wait for this process's lock, which dbt holds), so on two cores the
-first build starts as soon as the manifest is ready; then the worker imports the segment
-step's and the report's libraries (two seconds), on the core that dbt's parse and build
-(Python, one core) leave idle. dbt's artefacts (manifest.json,
+the parse follows on it while the inputs load. The declaration, the load, the segment step and
+the report run in a second process forked at the start (`warm_worker`): there the load's Python
+does not take turns with dbt's on this process's lock, so on two cores the first build starts
+as soon as the manifest is ready; then the worker imports the segment step's and the report's
+libraries (two seconds), on the core that dbt's parse and build (Python, one core) leave
+idle. dbt's artefacts (manifest.json,
 run_results.json) are written while the report renders: the segment step takes the mart's
 contract from the manifest in memory. The marts only the report reads from the declaration
 are built with the profiles.
