@@ -5,10 +5,12 @@ matplotlib: about two seconds of CPU before any work. dbt's build is single-thre
 so on two cores one of them is idle while it runs. A process forked at the start of the run
 loads the inputs (so that their Python does not take turns with dbt's on one lock), imports
 those libraries once told to (`warm`), then runs the steps when their turn comes: still one
-after the other, in the order and with the guarantees of `run_all`; only the imports overlap.
+after the other, in the order and with the guarantees of `run_all`; only the load and the
+imports overlap dbt's work.
 
 The fork happens before the run takes the warehouse's lock and before any thread starts:
-the child holds neither the lock nor a warehouse connection, and inherits the logging set-up.
+the child holds neither the lock nor a warehouse connection (the load opens the working copy
+and closes it before dbt builds), and inherits the logging set-up.
 """
 
 from __future__ import annotations
